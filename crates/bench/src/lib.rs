@@ -1,0 +1,1 @@
+//! netpath-bench: criterion benchmarks live in `benches/`.
