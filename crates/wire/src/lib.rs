@@ -16,3 +16,10 @@ pub mod checksum;
 pub mod error;
 
 pub use error::{ErrorKind, Layer, Result, WireError};
+pub mod arp;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod ipv4;
+pub mod pcap;
+pub mod tcp;
+pub mod udp;
