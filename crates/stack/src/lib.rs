@@ -12,4 +12,8 @@
 //! - [`capture`]: pcap writer for taps.
 //! - [`drop`], [`trace`]: drop reasons and trace points.
 
+pub mod dev;
+pub mod drop;
+pub mod skb;
 pub mod time;
+pub mod trace;

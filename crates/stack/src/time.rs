@@ -110,7 +110,12 @@ impl Add for Duration {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
@@ -138,8 +143,14 @@ mod tests {
         assert_eq!((t + Duration::from_millis(2)).as_nanos(), 7_000_000);
         assert_eq!(Instant::from_millis(1) - t, Duration::ZERO);
         assert_eq!(t - Instant::from_millis(1), Duration::from_millis(4));
-        assert_eq!(Instant::from_nanos(u64::MAX) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
-        assert_eq!(format!("{}", Instant::from_nanos(1_500_000_000)), "1.500000000");
+        assert_eq!(
+            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
+        assert_eq!(
+            format!("{}", Instant::from_nanos(1_500_000_000)),
+            "1.500000000"
+        );
         assert_eq!(format!("{}", Duration::from_micros(1500)), "1.500ms");
     }
 }

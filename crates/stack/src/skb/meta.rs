@@ -1,0 +1,121 @@
+//! The sk_buff's metadata: what Linux keeps beside the data pointers.
+
+use crate::dev::IfIndex;
+use crate::drop::DropReason;
+use crate::time::Instant;
+
+/// `skb->pkt_type`: who the frame was addressed to (set by the driver from the
+/// destination MAC, `eth_type_trans`), or which way it is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PacketType {
+    /// PACKET_HOST: addressed to this host.
+    #[default]
+    Host,
+    /// PACKET_BROADCAST.
+    Broadcast,
+    /// PACKET_MULTICAST.
+    Multicast,
+    /// PACKET_OTHERHOST: seen only because of promiscuous mode; `ip_rcv` drops it.
+    OtherHost,
+    /// PACKET_OUTGOING: a packet this host sends (as taps see it).
+    Outgoing,
+    /// PACKET_LOOPBACK.
+    Loopback,
+}
+
+/// `skb->ip_summed`: what is known about the transport checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChecksumState {
+    /// CHECKSUM_NONE: nothing known; software must verify or compute it.
+    #[default]
+    None,
+    /// CHECKSUM_UNNECESSARY: already verified (by "hardware" or loopback).
+    Unnecessary,
+    /// CHECKSUM_COMPLETE: `csum` is the one's-complement sum of the packet
+    /// from the network header on.
+    Complete { csum: u16 },
+    /// CHECKSUM_PARTIAL: still to be filled in: sum from `start` (offset from
+    /// head), result written at `start + offset`.
+    Partial { start: u16, offset: u16 },
+}
+
+/// Which route (dst_entry) the packet follows: an index into the routing
+/// layer's dst cache, which the IPv4 issue defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DstRef(pub u32);
+
+/// The owning socket (`skb->sk`): an index into the socket table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SockRef(pub u32);
+
+/// Size of the per-layer control block (`skb->cb`, 48 bytes in Linux).
+pub const CB_SIZE: usize = 48;
+
+/// Everything an skb carries besides its data and header offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkbMeta {
+    /// `skb->protocol`: the Ethernet type of the L3 payload (host order).
+    pub protocol: u16,
+    /// `skb->skb_iif`: the device the packet came in on.
+    pub ingress_dev: Option<IfIndex>,
+    /// `skb->dev` on egress: the device it goes out of.
+    pub egress_dev: Option<IfIndex>,
+    pub pkt_type: PacketType,
+    /// `skb->vlan_proto`/`vlan_tci` once the tag is removed from the frame
+    /// (`None`: untagged, or tag still in the data).
+    pub vlan: Option<VlanInfo>,
+    /// `skb->mark` (netfilter MARK, tc skbedit).
+    pub mark: u32,
+    /// `skb->priority` (pfifo_fast band selection, SO_PRIORITY).
+    pub priority: u32,
+    /// `skb->hash`: flow hash (RSS/bond/fq); 0 = not computed.
+    pub hash: u32,
+    /// `skb->tstamp`: when the packet arrived or is due to leave.
+    pub tstamp: Option<Instant>,
+    pub dst: Option<DstRef>,
+    pub sk: Option<SockRef>,
+    pub ip_summed: ChecksumState,
+    /// Set when the skb is freed as a drop (`kfree_skb_reason`).
+    pub drop_reason: Option<DropReason>,
+    /// `skb->cb`: scratch space owned by the layer currently holding the skb.
+    pub cb: [u8; CB_SIZE],
+}
+
+/// An 802.1Q / 802.1ad tag held in the skb rather than the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VlanInfo {
+    /// TPID: 0x8100 (802.1Q) or 0x88a8 (802.1ad).
+    pub proto: u16,
+    /// Tag control information: PCP (3 bits), DEI (1), VID (12).
+    pub tci: u16,
+}
+
+impl VlanInfo {
+    pub const fn vid(&self) -> u16 {
+        self.tci & 0x0fff
+    }
+    pub const fn pcp(&self) -> u8 {
+        (self.tci >> 13) as u8
+    }
+}
+
+impl Default for SkbMeta {
+    fn default() -> Self {
+        SkbMeta {
+            protocol: 0,
+            ingress_dev: None,
+            egress_dev: None,
+            pkt_type: PacketType::Host,
+            vlan: None,
+            mark: 0,
+            priority: 0,
+            hash: 0,
+            tstamp: None,
+            dst: None,
+            sk: None,
+            ip_summed: ChecksumState::None,
+            drop_reason: None,
+            cb: [0; CB_SIZE],
+        }
+    }
+}

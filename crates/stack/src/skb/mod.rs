@@ -1,0 +1,450 @@
+//! The sk_buff: one buffer per packet, with headroom and tailroom (DESIGN.md §4;
+//! Linux `include/linux/skbuff.h`).
+//!
+//! Seed stages: ingress step 7 (the driver allocates an skb, sets the MAC
+//! header and *pulls* the Ethernet header), step 8 (network header), steps
+//! 9–11 (pull IP and TCP headers, transport header); egress steps 2–7 (alloc,
+//! *push* each header into headroom, set h / nh / mac).
+//!
+//! Layout, as offsets into one buffer: `0 (head) <= data <= tail <= end`.
+//! `push`/`pull` move `data`, `put`/`trim` move `tail`; nothing is copied.
+//! Every operation is checked and returns an [`SkbError`] instead of
+//! panicking. `clone` shares the bytes (taps, TCP's retransmit queue); any
+//! write through a shared skb first copies the bytes (copy on write), as
+//! `skb_unshare` does. Buffers come from an [`SkbPool`] and go back to it when
+//! the last skb using them is dropped.
+
+mod meta;
+mod pool;
+
+pub use meta::{ChecksumState, DstRef, PacketType, SkbMeta, SockRef, VlanInfo, CB_SIZE};
+pub use pool::{PoolConfig, PoolStats, SkbPool};
+
+use core::fmt;
+use std::sync::Arc;
+
+/// A checked sk_buff operation that could not be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkbError {
+    /// `pull` of more bytes than the skb holds.
+    PullPastTail { want: usize, len: usize },
+    /// `push` of more bytes than the headroom.
+    NoHeadroom { want: usize, headroom: usize },
+    /// `put` (or `reserve`) past the end of the buffer.
+    NoTailroom { want: usize, tailroom: usize },
+    /// `trim` to a length larger than the skb.
+    TrimGrows { want: usize, len: usize },
+    /// `reserve` on an skb that already holds data.
+    ReserveNotEmpty { len: usize },
+    /// A header offset outside the buffer.
+    HeaderOutOfRange { offset: usize, end: usize },
+    /// The pool's memory ceiling is reached.
+    NoMem,
+    /// A buffer larger than the pool's largest class.
+    TooLarge { size: usize, max: usize },
+}
+
+impl fmt::Display for SkbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SkbError::PullPastTail { want, len } => {
+                write!(f, "pull of {want} bytes from an skb of {len}")
+            }
+            SkbError::NoHeadroom { want, headroom } => {
+                write!(f, "push of {want} bytes with {headroom} bytes of headroom")
+            }
+            SkbError::NoTailroom { want, tailroom } => {
+                write!(f, "put of {want} bytes with {tailroom} bytes of tailroom")
+            }
+            SkbError::TrimGrows { want, len } => {
+                write!(f, "trim to {want} bytes of an skb of {len}")
+            }
+            SkbError::ReserveNotEmpty { len } => write!(f, "reserve on an skb holding {len} bytes"),
+            SkbError::HeaderOutOfRange { offset, end } => {
+                write!(f, "header offset {offset} outside a buffer of {end}")
+            }
+            SkbError::NoMem => write!(f, "skb pool memory limit reached"),
+            SkbError::TooLarge { size, max } => {
+                write!(f, "skb of {size} bytes exceeds the pool's {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SkbError {}
+
+/// Offset not set (Linux's `(typeof(skb->mac_header))~0U`).
+const UNSET: u32 = u32::MAX;
+
+/// A packet: data offsets, header offsets and metadata over a pooled buffer.
+pub struct Skb {
+    /// Always `Some` until `Drop` takes it.
+    buf: Option<Arc<[u8]>>,
+    pool: SkbPool,
+    id: u64,
+    data: u32,
+    tail: u32,
+    mac_header: u32,
+    network_header: u32,
+    transport_header: u32,
+    /// Everything else Linux keeps in `struct sk_buff`.
+    pub meta: SkbMeta,
+}
+
+impl Skb {
+    pub(crate) fn from_parts(buf: Arc<[u8]>, pool: SkbPool, id: u64) -> Skb {
+        Skb {
+            buf: Some(buf),
+            pool,
+            id,
+            data: 0,
+            tail: 0,
+            mac_header: UNSET,
+            network_header: UNSET,
+            transport_header: UNSET,
+            meta: SkbMeta::default(),
+        }
+    }
+
+    #[inline]
+    fn buf(&self) -> &[u8] {
+        self.buf.as_deref().unwrap_or(&[])
+    }
+
+    /// The whole buffer, writable: copies it first if it is shared.
+    fn buf_mut(&mut self) -> &mut [u8] {
+        self.unshare_bytes();
+        match self.buf.as_mut().and_then(Arc::get_mut) {
+            Some(b) => b,
+            None => &mut [],
+        }
+    }
+
+    /// An id unique within the pool, carried by trace events (as the skb
+    /// address is in Linux's tracepoints).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `skb->len`: bytes between data and tail.
+    #[inline]
+    pub fn len(&self) -> usize {
+        (self.tail - self.data) as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.tail == self.data
+    }
+
+    /// `skb_headroom()`: bytes before data.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        self.data as usize
+    }
+
+    /// `skb_tailroom()`: bytes after tail.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        self.end() - self.tail as usize
+    }
+
+    /// `skb_end_offset()`: the buffer's size.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.buf().len()
+    }
+
+    /// `skb->data - skb->head`.
+    #[inline]
+    pub fn data_offset(&self) -> usize {
+        self.data as usize
+    }
+
+    /// The packet bytes, data to tail.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.buf()[self.data as usize..self.tail as usize]
+    }
+
+    /// The packet bytes, writable (unshared first if cloned).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let (d, t) = (self.data as usize, self.tail as usize);
+        &mut self.buf_mut()[d..t]
+    }
+
+    /// `skb_reserve()`: moves data and tail forward on an empty skb, to make
+    /// headroom for headers pushed later.
+    pub fn reserve(&mut self, n: usize) -> Result<(), SkbError> {
+        if !self.is_empty() {
+            return Err(SkbError::ReserveNotEmpty { len: self.len() });
+        }
+        if n > self.tailroom() {
+            return Err(SkbError::NoTailroom {
+                want: n,
+                tailroom: self.tailroom(),
+            });
+        }
+        self.data += n as u32;
+        self.tail = self.data;
+        Ok(())
+    }
+
+    /// `skb_put()`: extends the data at the tail by `n` bytes and returns them.
+    /// Their content is whatever the buffer held: the caller writes them.
+    pub fn put(&mut self, n: usize) -> Result<&mut [u8], SkbError> {
+        if n > self.tailroom() {
+            return Err(SkbError::NoTailroom {
+                want: n,
+                tailroom: self.tailroom(),
+            });
+        }
+        let old = self.tail as usize;
+        self.tail += n as u32;
+        Ok(&mut self.buf_mut()[old..old + n])
+    }
+
+    /// `skb_put_data()`: appends a copy of `bytes`.
+    pub fn put_slice(&mut self, bytes: &[u8]) -> Result<(), SkbError> {
+        self.put(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// `skb_push()`: extends the data at the front by `n` bytes of headroom
+    /// and returns them, for the caller to write a header into.
+    pub fn push(&mut self, n: usize) -> Result<&mut [u8], SkbError> {
+        if n > self.headroom() {
+            return Err(SkbError::NoHeadroom {
+                want: n,
+                headroom: self.headroom(),
+            });
+        }
+        self.data -= n as u32;
+        let d = self.data as usize;
+        Ok(&mut self.buf_mut()[d..d + n])
+    }
+
+    /// Pushes a copy of `bytes` in front of the data.
+    pub fn push_slice(&mut self, bytes: &[u8]) -> Result<(), SkbError> {
+        self.push(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// `skb_pull()`: removes `n` bytes from the front (they stay in the
+    /// buffer, where the header offsets still find them).
+    pub fn pull(&mut self, n: usize) -> Result<(), SkbError> {
+        if n > self.len() {
+            return Err(SkbError::PullPastTail {
+                want: n,
+                len: self.len(),
+            });
+        }
+        self.data += n as u32;
+        Ok(())
+    }
+
+    /// `skb_trim()`: cuts the data to `len` bytes (e.g. IP total length
+    /// shorter than the frame because of Ethernet padding).
+    pub fn trim(&mut self, len: usize) -> Result<(), SkbError> {
+        if len > self.len() {
+            return Err(SkbError::TrimGrows {
+                want: len,
+                len: self.len(),
+            });
+        }
+        self.tail = self.data + len as u32;
+        Ok(())
+    }
+
+    // ---- header offsets -------------------------------------------------
+
+    fn offset_at(&self, from_data: usize) -> Result<u32, SkbError> {
+        let off = self.data as usize + from_data;
+        if off > self.end() {
+            return Err(SkbError::HeaderOutOfRange {
+                offset: off,
+                end: self.end(),
+            });
+        }
+        Ok(off as u32)
+    }
+
+    fn header(&self, off: u32) -> Option<usize> {
+        (off != UNSET).then_some(off as usize)
+    }
+
+    fn header_bytes(&self, off: u32) -> &[u8] {
+        match self.header(off) {
+            Some(o) if o <= self.tail as usize => &self.buf()[o..self.tail as usize],
+            _ => &[],
+        }
+    }
+
+    /// `skb_reset_mac_header()`: the MAC header starts at data.
+    pub fn reset_mac_header(&mut self) {
+        self.mac_header = self.data;
+    }
+    /// `skb_set_mac_header()`: the MAC header starts `offset` bytes after data.
+    pub fn set_mac_header(&mut self, offset: usize) -> Result<(), SkbError> {
+        self.mac_header = self.offset_at(offset)?;
+        Ok(())
+    }
+    /// Offset of the MAC header from head, if set.
+    pub fn mac_header(&self) -> Option<usize> {
+        self.header(self.mac_header)
+    }
+    /// `skb_mac_header()`: bytes from the MAC header to tail (empty if unset).
+    pub fn mac_header_bytes(&self) -> &[u8] {
+        self.header_bytes(self.mac_header)
+    }
+
+    /// `skb_reset_network_header()`.
+    pub fn reset_network_header(&mut self) {
+        self.network_header = self.data;
+    }
+    /// `skb_set_network_header()`.
+    pub fn set_network_header(&mut self, offset: usize) -> Result<(), SkbError> {
+        self.network_header = self.offset_at(offset)?;
+        Ok(())
+    }
+    pub fn network_header(&self) -> Option<usize> {
+        self.header(self.network_header)
+    }
+    /// `skb_network_header()`: bytes from nh to tail.
+    pub fn network_header_bytes(&self) -> &[u8] {
+        self.header_bytes(self.network_header)
+    }
+
+    /// `skb_reset_transport_header()`.
+    pub fn reset_transport_header(&mut self) {
+        self.transport_header = self.data;
+    }
+    /// `skb_set_transport_header()`.
+    pub fn set_transport_header(&mut self, offset: usize) -> Result<(), SkbError> {
+        self.transport_header = self.offset_at(offset)?;
+        Ok(())
+    }
+    pub fn transport_header(&self) -> Option<usize> {
+        self.header(self.transport_header)
+    }
+    /// `skb_transport_header()`: bytes from h to tail.
+    pub fn transport_header_bytes(&self) -> &[u8] {
+        self.header_bytes(self.transport_header)
+    }
+
+    /// `skb_mac_header_len()`: network header minus MAC header.
+    pub fn mac_len(&self) -> Option<usize> {
+        match (self.mac_header(), self.network_header()) {
+            (Some(m), Some(n)) if n >= m => Some(n - m),
+            _ => None,
+        }
+    }
+
+    // ---- sharing -------------------------------------------------------
+
+    /// `skb_cloned()`: the bytes are shared with another skb.
+    pub fn is_cloned(&self) -> bool {
+        self.buf.as_ref().is_some_and(|b| Arc::strong_count(b) > 1)
+    }
+
+    /// True when both skbs read the same bytes (a clone and its original).
+    pub fn shares_data_with(&self, other: &Skb) -> bool {
+        match (&self.buf, &other.buf) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// `skb_unshare()`: gives this skb its own copy of the bytes if shared.
+    /// Only fails when the pool is out of memory.
+    pub fn unshare(&mut self) -> Result<(), SkbError> {
+        if !self.is_cloned() {
+            return Ok(());
+        }
+        let fresh = self.copy_bytes()?;
+        self.buf = Some(fresh);
+        Ok(())
+    }
+
+    /// A fresh buffer from the pool holding this skb's bytes up to tail.
+    fn copy_bytes(&self) -> Result<Arc<[u8]>, SkbError> {
+        let (mut fresh, _) = self.pool.inner().take(self.end())?;
+        let t = self.tail as usize;
+        if let Some(dst) = Arc::get_mut(&mut fresh) {
+            dst[..t].copy_from_slice(&self.buf()[..t]);
+        }
+        Ok(fresh)
+    }
+
+    fn unshare_bytes(&mut self) {
+        if self.is_cloned() {
+            match self.copy_bytes() {
+                Ok(fresh) => self.buf = Some(fresh),
+                Err(_) => {
+                    // The pool refused (memory ceiling): copy outside it rather
+                    // than write into bytes another skb reads.
+                    let t = self.tail as usize;
+                    let mut v = vec![0u8; self.end()];
+                    v[..t].copy_from_slice(&self.buf()[..t]);
+                    self.buf = Some(Arc::from(v.into_boxed_slice()));
+                }
+            }
+        }
+    }
+
+    /// `skb_copy()`: a new skb with its own copy of the bytes and the same
+    /// offsets and metadata.
+    pub fn copy(&self) -> Result<Skb, SkbError> {
+        let fresh = self.copy_bytes()?;
+        let mut s = self.clone();
+        s.buf = Some(fresh);
+        Ok(s)
+    }
+}
+
+impl Clone for Skb {
+    /// `skb_clone()`: a new skb head over the same bytes. Writing through
+    /// either one copies the bytes first.
+    fn clone(&self) -> Skb {
+        Skb {
+            buf: self.buf.clone(),
+            pool: self.pool.clone(),
+            id: self.id,
+            data: self.data,
+            tail: self.tail,
+            mac_header: self.mac_header,
+            network_header: self.network_header,
+            transport_header: self.transport_header,
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+impl Drop for Skb {
+    fn drop(&mut self) {
+        if let Some(mut buf) = self.buf.take() {
+            if Arc::get_mut(&mut buf).is_some() {
+                self.pool.inner().give_back(buf);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Skb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Skb")
+            .field("id", &self.id)
+            .field("data", &self.data)
+            .field("tail", &self.tail)
+            .field("end", &self.end())
+            .field("mac_header", &self.mac_header())
+            .field("network_header", &self.network_header())
+            .field("transport_header", &self.transport_header())
+            .field("cloned", &self.is_cloned())
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

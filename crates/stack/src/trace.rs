@@ -1,0 +1,164 @@
+//! Trace points: one per seed stage, named after the Linux function
+//! (DESIGN.md §6), like the kernel's tracepoints and `perf trace`.
+//!
+//! Off by default, when a trace point costs one predictable branch. On, each
+//! event goes into a fixed-size ring (oldest overwritten, overwrites counted),
+//! allocated once when tracing is switched on, so tracing allocates nothing
+//! per packet either.
+
+use crate::dev::IfIndex;
+use crate::skb::Skb;
+use crate::time::Instant;
+
+/// One trace event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEvent {
+    pub time: Instant,
+    /// The Linux function name of the stage (`"netif_receive_skb"`, …).
+    pub point: &'static str,
+    /// The skb's id (0 when the event has no skb).
+    pub skb_id: u64,
+    pub len: u32,
+    pub dev: Option<IfIndex>,
+    /// Header offsets from head at that point (mac, network, transport).
+    pub headers: [Option<u32>; 3],
+}
+
+impl core::fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} {:<24} skb={} len={}",
+            self.time, self.point, self.skb_id, self.len
+        )?;
+        if let Some(d) = self.dev {
+            write!(f, " dev={d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The trace ring of one stack (or one simulator).
+#[derive(Debug, Default)]
+pub struct Tracer {
+    enabled: bool,
+    ring: Vec<TraceEvent>,
+    capacity: usize,
+    next: usize,
+    overwritten: u64,
+}
+
+impl Tracer {
+    /// A disabled tracer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Switches tracing on with room for `capacity` events.
+    pub fn enable(&mut self, capacity: usize) {
+        self.enabled = capacity > 0;
+        self.capacity = capacity;
+        self.ring = Vec::with_capacity(capacity);
+        self.next = 0;
+        self.overwritten = 0;
+    }
+
+    pub fn disable(&mut self) {
+        self.enabled = false;
+    }
+
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Records that `skb` passed the stage `point` at `now`.
+    #[inline]
+    pub fn skb(&mut self, now: Instant, point: &'static str, skb: &Skb) {
+        if self.enabled {
+            let dev = skb.meta.ingress_dev.or(skb.meta.egress_dev);
+            let h = |o: Option<usize>| o.map(|v| v as u32);
+            self.record(TraceEvent {
+                time: now,
+                point,
+                skb_id: skb.id(),
+                len: skb.len() as u32,
+                dev,
+                headers: [
+                    h(skb.mac_header()),
+                    h(skb.network_header()),
+                    h(skb.transport_header()),
+                ],
+            });
+        }
+    }
+
+    /// Records an event without an skb.
+    #[inline]
+    pub fn event(&mut self, now: Instant, point: &'static str, dev: Option<IfIndex>) {
+        if self.enabled {
+            self.record(TraceEvent {
+                time: now,
+                point,
+                skb_id: 0,
+                len: 0,
+                dev,
+                headers: [None; 3],
+            });
+        }
+    }
+
+    fn record(&mut self, ev: TraceEvent) {
+        if self.ring.len() < self.capacity {
+            self.ring.push(ev);
+        } else {
+            self.ring[self.next] = ev;
+            self.overwritten += 1;
+        }
+        self.next = (self.next + 1) % self.capacity;
+    }
+
+    /// Events oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
+        let split = if self.ring.len() < self.capacity {
+            0
+        } else {
+            self.next
+        };
+        self.ring[split..].iter().chain(self.ring[..split].iter())
+    }
+
+    /// Events lost to the ring wrapping.
+    pub fn overwritten(&self) -> u64 {
+        self.overwritten
+    }
+
+    pub fn clear(&mut self) {
+        self.ring.clear();
+        self.next = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::skb::SkbPool;
+
+    #[test]
+    fn off_records_nothing_on_records_in_order_and_wraps() {
+        let pool = SkbPool::default();
+        let skb = pool.alloc_from(0, &[1, 2, 3]).unwrap();
+        let mut t = Tracer::new();
+        t.skb(Instant::ZERO, "netif_receive_skb", &skb);
+        assert_eq!(t.events().count(), 0);
+        t.enable(2);
+        t.skb(Instant::from_nanos(1), "netif_receive_skb", &skb);
+        t.skb(Instant::from_nanos(2), "ip_rcv", &skb);
+        t.event(Instant::from_nanos(3), "napi_poll", None);
+        let pts: Vec<_> = t.events().map(|e| (e.point, e.time.as_nanos())).collect();
+        assert_eq!(pts, vec![("ip_rcv", 2), ("napi_poll", 3)]);
+        assert_eq!(t.overwritten(), 1);
+        let first = t.events().next().unwrap();
+        assert_eq!((first.skb_id, first.len), (skb.id(), 3));
+    }
+}
