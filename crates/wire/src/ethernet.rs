@@ -452,7 +452,7 @@ mod tests {
 
     /// The first frame of arp-ping.pcap: a broadcast ARP request.
     const ARP_REQUEST: [u8; 14] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0xba, 0x09, 0x4d, 0x2c, 0x5e, 0x08, 0x06,
     ];
 
     #[test]
@@ -474,7 +474,10 @@ mod tests {
         let f = EthernetFrame::new_checked(&ARP_REQUEST[..]).unwrap();
         let r = EthernetRepr::parse(&f).unwrap();
         assert_eq!(r.dst_addr, EthernetAddress::BROADCAST);
-        assert_eq!(r.src_addr, EthernetAddress([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            r.src_addr,
+            EthernetAddress([0x02, 0xba, 0x09, 0x4d, 0x2c, 0x5e])
+        );
         assert_eq!(r.ethertype, EtherType::ARP);
         assert!(f.payload().is_empty());
         let mut out = [0u8; 14];
