@@ -1,0 +1,645 @@
+//! TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018): a non-allocating
+//! iterator over the option bytes of a header, the summary the stack keeps
+//! of them, and an emitter that lays them out exactly as Linux's
+//! `tcp_options_write` does.
+
+use crate::error::{Layer, Result, WireError};
+
+/// Option kind numbers.
+pub mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// The most option bytes a header can carry (data offset 15 → 60 − 20).
+pub const MAX_OPTIONS_LEN: usize = 40;
+/// The most SACK blocks one option can carry (2 + 4·8 = 34 bytes).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+const LEN_MSS: usize = 4;
+const LEN_WINDOW_SCALE: usize = 3;
+const LEN_SACK_PERMITTED: usize = 2;
+const LEN_TIMESTAMPS: usize = 10;
+
+/// Up to four SACK blocks `(left edge, right edge)`, stored inline.
+/// Unused slots are always `(0, 0)`, so the derived equality is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SackBlocks {
+    blocks: [(u32, u32); MAX_SACK_BLOCKS],
+    len: u8,
+}
+
+impl SackBlocks {
+    pub const EMPTY: SackBlocks = SackBlocks {
+        blocks: [(0, 0); MAX_SACK_BLOCKS],
+        len: 0,
+    };
+
+    /// `None` when `blocks` holds more than four.
+    pub fn from_slice(blocks: &[(u32, u32)]) -> Option<Self> {
+        let mut s = SackBlocks::EMPTY;
+        for &b in blocks {
+            if !s.push(b) {
+                return None;
+            }
+        }
+        Some(s)
+    }
+
+    /// Appends a block; false when all four slots are used.
+    pub fn push(&mut self, block: (u32, u32)) -> bool {
+        match self.blocks.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = block;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        let n = usize::from(self.len).min(MAX_SACK_BLOCKS);
+        &self.blocks[..n]
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the SACK option carrying these blocks (kind, len, blocks).
+    pub fn option_len(&self) -> usize {
+        2 + 8 * self.len()
+    }
+}
+
+/// The timestamps option (RFC 7323).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpTimestamps {
+    pub tsval: u32,
+    pub tsecr: u32,
+}
+
+/// One TCP option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpOption<'a> {
+    /// Kind 0: the end of the list; what follows is padding.
+    EndOfList,
+    /// Kind 1.
+    NoOperation,
+    /// Kind 2, length 4.
+    MaxSegmentSize(u16),
+    /// Kind 3, length 3 (the shift count as sent; Linux clamps above 14).
+    WindowScale(u8),
+    /// Kind 4, length 2.
+    SackPermitted,
+    /// Kind 5, length 2 + 8·n, n in 1..=4.
+    Sack(SackBlocks),
+    /// Kind 8, length 10.
+    Timestamps { tsval: u32, tsecr: u32 },
+    /// Any other kind; `data` is the bytes after kind and length.
+    Unknown { kind: u8, data: &'a [u8] },
+}
+
+impl TcpOption<'_> {
+    pub fn kind(&self) -> u8 {
+        match self {
+            TcpOption::EndOfList => kind::EOL,
+            TcpOption::NoOperation => kind::NOP,
+            TcpOption::MaxSegmentSize(_) => kind::MSS,
+            TcpOption::WindowScale(_) => kind::WINDOW_SCALE,
+            TcpOption::SackPermitted => kind::SACK_PERMITTED,
+            TcpOption::Sack(_) => kind::SACK,
+            TcpOption::Timestamps { .. } => kind::TIMESTAMPS,
+            TcpOption::Unknown { kind, .. } => *kind,
+        }
+    }
+
+    /// Bytes this option occupies on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            TcpOption::EndOfList | TcpOption::NoOperation => 1,
+            TcpOption::MaxSegmentSize(_) => LEN_MSS,
+            TcpOption::WindowScale(_) => LEN_WINDOW_SCALE,
+            TcpOption::SackPermitted => LEN_SACK_PERMITTED,
+            TcpOption::Sack(b) => b.option_len(),
+            TcpOption::Timestamps { .. } => LEN_TIMESTAMPS,
+            TcpOption::Unknown { data, .. } => 2 + data.len(),
+        }
+    }
+
+    /// Writes this option at the start of `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        let n = self.wire_len();
+        let len_u8 =
+            u8::try_from(n).map_err(|_| WireError::bad_length(Layer::TcpOption, "length", n))?;
+        let avail = buf.len();
+        let out = buf
+            .get_mut(..n)
+            .ok_or(WireError::truncated(Layer::TcpOption, n, avail))?;
+        out[0] = self.kind();
+        if n == 1 {
+            return Ok(1);
+        }
+        out[1] = len_u8;
+        let body = &mut out[2..];
+        match self {
+            TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::SackPermitted => {}
+            TcpOption::MaxSegmentSize(mss) => body.copy_from_slice(&mss.to_be_bytes()),
+            TcpOption::WindowScale(ws) => body[0] = *ws,
+            TcpOption::Sack(blocks) => {
+                for (chunk, (l, r)) in body.chunks_exact_mut(8).zip(blocks.as_slice()) {
+                    chunk[..4].copy_from_slice(&l.to_be_bytes());
+                    chunk[4..].copy_from_slice(&r.to_be_bytes());
+                }
+            }
+            TcpOption::Timestamps { tsval, tsecr } => {
+                body[..4].copy_from_slice(&tsval.to_be_bytes());
+                body[4..].copy_from_slice(&tsecr.to_be_bytes());
+            }
+            TcpOption::Unknown { data, .. } => body.copy_from_slice(data),
+        }
+        Ok(n)
+    }
+}
+
+/// Iterator over the options in a header's option bytes. Yields
+/// `Err` (with [`Layer::TcpOption`]) once for a malformed option and then
+/// stops; stops after [`TcpOption::EndOfList`].
+#[derive(Debug, Clone)]
+pub struct TcpOptionIter<'a> {
+    data: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> TcpOptionIter<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        TcpOptionIter {
+            data,
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// The offset of the next option in the option bytes.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn next_option(&mut self) -> Result<TcpOption<'a>> {
+        let data = self.data;
+        let at = self.pos;
+        let kind = data.get(at).copied().unwrap_or(kind::EOL);
+        match kind {
+            kind::EOL => {
+                self.done = true;
+                self.pos = data.len();
+                return Ok(TcpOption::EndOfList);
+            }
+            kind::NOP => {
+                self.pos += 1;
+                return Ok(TcpOption::NoOperation);
+            }
+            _ => {}
+        }
+        let len = match data.get(at + 1) {
+            Some(&l) => usize::from(l),
+            None => return Err(WireError::truncated(Layer::TcpOption, at + 2, data.len())),
+        };
+        if len < 2 {
+            return Err(WireError::bad_length(Layer::TcpOption, "length", len));
+        }
+        let opt = data.get(at..at + len).ok_or(WireError::truncated(
+            Layer::TcpOption,
+            at + len,
+            data.len(),
+        ))?;
+        let body = &opt[2..];
+        let fixed = |want: usize, field: &'static str| {
+            if len == want {
+                Ok(())
+            } else {
+                Err(WireError::bad_length(Layer::TcpOption, field, len))
+            }
+        };
+        let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let option = match kind {
+            kind::MSS => {
+                fixed(LEN_MSS, "mss length")?;
+                TcpOption::MaxSegmentSize(u16::from_be_bytes([body[0], body[1]]))
+            }
+            kind::WINDOW_SCALE => {
+                fixed(LEN_WINDOW_SCALE, "window scale length")?;
+                TcpOption::WindowScale(body[0])
+            }
+            kind::SACK_PERMITTED => {
+                fixed(LEN_SACK_PERMITTED, "sack permitted length")?;
+                TcpOption::SackPermitted
+            }
+            kind::TIMESTAMPS => {
+                fixed(LEN_TIMESTAMPS, "timestamps length")?;
+                TcpOption::Timestamps {
+                    tsval: be32(&body[..4]),
+                    tsecr: be32(&body[4..]),
+                }
+            }
+            kind::SACK => {
+                let n = (len - 2) / 8;
+                if (len - 2) % 8 != 0 || n == 0 || n > MAX_SACK_BLOCKS {
+                    return Err(WireError::bad_length(Layer::TcpOption, "sack length", len));
+                }
+                let mut blocks = SackBlocks::EMPTY;
+                for c in body.chunks_exact(8) {
+                    blocks.push((be32(&c[..4]), be32(&c[4..])));
+                }
+                TcpOption::Sack(blocks)
+            }
+            kind => TcpOption::Unknown { kind, data: body },
+        };
+        self.pos = at + len;
+        Ok(option)
+    }
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = Result<TcpOption<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.data.len() {
+            return None;
+        }
+        let r = self.next_option();
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r)
+    }
+}
+
+/// What the stack needs from a header's options (`tcp_parse_options`'s
+/// `tcp_options_received`), and what `tcp_transmit_skb` puts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpOptions {
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    pub timestamps: Option<TcpTimestamps>,
+    pub sack: SackBlocks,
+}
+
+impl TcpOptions {
+    /// Walks `bytes` (a header's option bytes); the first malformed option
+    /// is an error. A repeated option overrides the earlier one.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let mut o = TcpOptions::default();
+        for opt in TcpOptionIter::new(bytes) {
+            match opt? {
+                TcpOption::MaxSegmentSize(m) => o.mss = Some(m),
+                TcpOption::WindowScale(w) => o.window_scale = Some(w),
+                TcpOption::SackPermitted => o.sack_permitted = true,
+                TcpOption::Timestamps { tsval, tsecr } => {
+                    o.timestamps = Some(TcpTimestamps { tsval, tsecr })
+                }
+                TcpOption::Sack(b) => o.sack = b,
+                TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// True when no option is set.
+    pub fn is_empty(&self) -> bool {
+        *self == TcpOptions::default()
+    }
+
+    /// Bytes [`emit`](Self::emit) writes (a multiple of 4).
+    pub fn emitted_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamps.is_some() {
+            n += 12; // sackOK+TS or nop,nop,TS
+        } else if self.sack_permitted {
+            n += 4; // nop,nop,sackOK
+        }
+        if self.window_scale.is_some() {
+            n += 4; // nop,wscale
+        }
+        if !self.sack.is_empty() {
+            n += 2 + self.sack.option_len();
+        }
+        n
+    }
+
+    /// Writes the options in the order and padding of Linux's
+    /// `tcp_options_write`, and returns the length written:
+    ///
+    /// - `mss` (4)
+    /// - timestamps as `sackOK, TS` when SACK is permitted, else `nop, nop, TS` (12)
+    /// - `nop, nop, sackOK` when SACK is permitted without timestamps (4)
+    /// - `nop, wscale` (4)
+    /// - `nop, nop, sack blocks` (4 + 8·n)
+    ///
+    /// So a Linux SYN is `02 04 05 b4 04 02 08 0a <tsval> <tsecr> 01 03 03 ww`
+    /// and a data segment `01 01 08 0a <tsval> <tsecr>`. Fails when `buf`
+    /// is too short or the result exceeds the 40 bytes a header can hold.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        let total = self.emitted_len();
+        if total > MAX_OPTIONS_LEN {
+            return Err(WireError::bad_length(
+                Layer::TcpOption,
+                "options length",
+                total,
+            ));
+        }
+        let avail = buf.len();
+        let out =
+            buf.get_mut(..total)
+                .ok_or(WireError::truncated(Layer::TcpOption, total, avail))?;
+        let mut at = 0;
+        let mut put = |opt: TcpOption<'_>| -> Result<()> {
+            at += opt.emit(out.get_mut(at..).unwrap_or(&mut []))?;
+            Ok(())
+        };
+        if let Some(mss) = self.mss {
+            put(TcpOption::MaxSegmentSize(mss))?;
+        }
+        if let Some(ts) = self.timestamps {
+            if self.sack_permitted {
+                put(TcpOption::SackPermitted)?;
+            } else {
+                put(TcpOption::NoOperation)?;
+                put(TcpOption::NoOperation)?;
+            }
+            put(TcpOption::Timestamps {
+                tsval: ts.tsval,
+                tsecr: ts.tsecr,
+            })?;
+        } else if self.sack_permitted {
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::SackPermitted)?;
+        }
+        if let Some(ws) = self.window_scale {
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::WindowScale(ws))?;
+        }
+        if !self.sack.is_empty() {
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::Sack(self.sack))?;
+        }
+        Ok(total)
+    }
+}
+
+/// A verbatim copy of a header's option bytes (at most 40), kept so that a
+/// parsed header re-emits byte for byte whatever order the sender used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawOptions {
+    bytes: [u8; MAX_OPTIONS_LEN],
+    len: u8,
+}
+
+impl Default for RawOptions {
+    fn default() -> Self {
+        RawOptions::EMPTY
+    }
+}
+
+impl RawOptions {
+    pub const EMPTY: RawOptions = RawOptions {
+        bytes: [0; MAX_OPTIONS_LEN],
+        len: 0,
+    };
+
+    /// `None` when `bytes` is longer than 40.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut r = RawOptions::EMPTY;
+        r.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        r.len = u8::try_from(bytes.len()).ok()?;
+        Some(r)
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        let n = usize::from(self.len).min(MAX_OPTIONS_LEN);
+        &self.bytes[..n]
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    /// The options of the SYN in tcp-handshake-transfer-close.pcap.
+    const LINUX_SYN: [u8; 20] = [
+        0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x11, 0x22, 0x33, 0x44, 0x00, 0x00, 0x00,
+        0x00, 0x01, 0x03, 0x03, 0x0a,
+    ];
+
+    #[test]
+    fn iterate_linux_syn() {
+        let opts: Vec<_> = TcpOptionIter::new(&LINUX_SYN)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            opts,
+            vec![
+                TcpOption::MaxSegmentSize(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps {
+                    tsval: 0x1122_3344,
+                    tsecr: 0
+                },
+                TcpOption::NoOperation,
+                TcpOption::WindowScale(10),
+            ]
+        );
+    }
+
+    #[test]
+    fn emit_linux_syn_layout() {
+        let o = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            timestamps: Some(TcpTimestamps {
+                tsval: 0x1122_3344,
+                tsecr: 0,
+            }),
+            sack: SackBlocks::EMPTY,
+        };
+        let mut buf = [0xee; 40];
+        assert_eq!(o.emitted_len(), 20);
+        assert_eq!(o.emit(&mut buf), Ok(20));
+        assert_eq!(buf[..20], LINUX_SYN);
+        assert_eq!(TcpOptions::parse(&buf[..20]), Ok(o));
+    }
+
+    #[test]
+    fn emit_data_and_sack_layouts() {
+        let ts = Some(TcpTimestamps { tsval: 1, tsecr: 2 });
+        let data = TcpOptions {
+            timestamps: ts,
+            ..Default::default()
+        };
+        let mut buf = [0u8; 40];
+        assert_eq!(data.emit(&mut buf), Ok(12));
+        assert_eq!(buf[..12], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+
+        let sack = TcpOptions {
+            timestamps: ts,
+            sack: SackBlocks::from_slice(&[(10, 20), (30, 40)]).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(sack.emit(&mut buf), Ok(32));
+        assert_eq!(buf[12..16], [1, 1, 5, 18]);
+        assert_eq!(buf[16..24], [0, 0, 0, 10, 0, 0, 0, 20]);
+        assert_eq!(TcpOptions::parse(&buf[..32]), Ok(sack));
+
+        // SACK permitted without timestamps: nop, nop, sackOK.
+        let sp = TcpOptions {
+            sack_permitted: true,
+            ..Default::default()
+        };
+        assert_eq!(sp.emit(&mut buf), Ok(4));
+        assert_eq!(buf[..4], [1, 1, 4, 2]);
+
+        // Too long for a header: TS + 4 SACK blocks = 12 + 36.
+        let big = TcpOptions {
+            timestamps: ts,
+            sack: SackBlocks::from_slice(&[(1, 2); 4]).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(
+            big.emit(&mut buf),
+            Err(WireError::bad_length(
+                Layer::TcpOption,
+                "options length",
+                48
+            ))
+        );
+        assert_eq!(
+            data.emit(&mut buf[..11]),
+            Err(WireError::truncated(Layer::TcpOption, 12, 11))
+        );
+    }
+
+    #[test]
+    fn unknown_skipped_by_length_and_eol_stops() {
+        let bytes = [0xfe, 4, 0xaa, 0xbb, 1, 0, 0x02, 0x01];
+        let opts: Vec<_> = TcpOptionIter::new(&bytes).collect();
+        assert_eq!(
+            opts,
+            vec![
+                Ok(TcpOption::Unknown {
+                    kind: 0xfe,
+                    data: &[0xaa, 0xbb]
+                }),
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::EndOfList),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_lengths_are_typed() {
+        let first_err = |b: &[u8]| TcpOptionIter::new(b).find_map(|r| r.err()).unwrap();
+        assert_eq!(
+            first_err(&[1, 0x22, 1]),
+            WireError::bad_length(Layer::TcpOption, "length", 1)
+        );
+        assert_eq!(
+            first_err(&[0x22]),
+            WireError::truncated(Layer::TcpOption, 2, 1)
+        );
+        assert_eq!(
+            first_err(&[1, 8, 10, 0, 0]),
+            WireError::truncated(Layer::TcpOption, 11, 5)
+        );
+        assert_eq!(
+            first_err(&[2, 3, 5]).kind,
+            ErrorKind::BadLength {
+                field: "mss length",
+                value: 3
+            }
+        );
+        assert_eq!(
+            first_err(&[3, 4, 5, 0]).kind,
+            ErrorKind::BadLength {
+                field: "window scale length",
+                value: 4
+            }
+        );
+        assert_eq!(
+            first_err(&[4, 3, 0]).kind,
+            ErrorKind::BadLength {
+                field: "sack permitted length",
+                value: 3
+            }
+        );
+        assert_eq!(
+            first_err(&[8, 6, 0, 0, 0, 0]).kind,
+            ErrorKind::BadLength {
+                field: "timestamps length",
+                value: 6
+            }
+        );
+        assert_eq!(
+            first_err(&[5, 2]).kind,
+            ErrorKind::BadLength {
+                field: "sack length",
+                value: 2
+            }
+        );
+        assert_eq!(
+            first_err(&[5, 9, 0, 0, 0, 0, 0, 0, 0]).kind,
+            ErrorKind::BadLength {
+                field: "sack length",
+                value: 9
+            }
+        );
+        // Error is yielded once, then the iterator stops.
+        let mut it = TcpOptionIter::new(&[1, 0x22, 0, 1, 1]);
+        assert_eq!(it.next(), Some(Ok(TcpOption::NoOperation)));
+        assert!(matches!(it.next(), Some(Err(_))));
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn sack_blocks_capacity() {
+        let mut s = SackBlocks::EMPTY;
+        for i in 0..4 {
+            assert!(s.push((i, i + 1)));
+        }
+        assert!(!s.push((9, 9)));
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.as_slice()[3], (3, 4));
+        assert_eq!(SackBlocks::from_slice(&[(0, 0); 5]), None);
+        assert_eq!(RawOptions::from_slice(&[0; 41]), None);
+        assert_eq!(
+            RawOptions::from_slice(&LINUX_SYN).unwrap().as_slice(),
+            &LINUX_SYN
+        );
+    }
+}
