@@ -12,6 +12,7 @@
 //! - [`capture`]: pcap writer for taps.
 //! - [`drop`], [`trace`]: drop reasons and trace points.
 
+pub mod capture;
 pub mod dev;
 pub mod drop;
 pub mod skb;
