@@ -18,6 +18,9 @@ use crate::time::Instant;
 pub const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 /// `LINKTYPE_ETHERNET`.
 pub const LINKTYPE_ETHERNET: u32 = 1;
+/// `LINKTYPE_ETHERNET` with the FCS-present flag (0x0400_0000) and an FCS of
+/// two 16-bit words in bits 28–31: frames end in their 4-byte FCS.
+pub const LINKTYPE_ETHERNET_WITH_FCS: u32 = LINKTYPE_ETHERNET | 0x0400_0000 | (2 << 28);
 /// The snapshot length tcpdump uses by default.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
@@ -38,7 +41,18 @@ impl<W: Write> PcapWriter<W> {
 
     /// Writes the global header; packets longer than `snaplen` are cut to it
     /// (their original length is still recorded). `snaplen` must not be 0.
-    pub fn with_snaplen(mut out: W, snaplen: u32) -> io::Result<Self> {
+    pub fn with_snaplen(out: W, snaplen: u32) -> io::Result<Self> {
+        Self::with_link_type(out, snaplen, LINKTYPE_ETHERNET)
+    }
+
+    /// For frames as they are on the wire, with their 4-byte FCS: the link
+    /// type field says so (libpcap's "FCS length present" bit, FCS length 2
+    /// 16-bit words), so tshark and tcpdump show the FCS rather than guessing.
+    pub fn with_fcs(out: W, snaplen: u32) -> io::Result<Self> {
+        Self::with_link_type(out, snaplen, LINKTYPE_ETHERNET_WITH_FCS)
+    }
+
+    fn with_link_type(mut out: W, snaplen: u32, link_type: u32) -> io::Result<Self> {
         if snaplen == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -51,7 +65,7 @@ impl<W: Write> PcapWriter<W> {
         h[6..8].copy_from_slice(&4u16.to_le_bytes());
         // thiszone and sigfigs stay 0.
         h[16..20].copy_from_slice(&snaplen.to_le_bytes());
-        h[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+        h[20..24].copy_from_slice(&link_type.to_le_bytes());
         out.write_all(&h)?;
         Ok(PcapWriter { out, snaplen })
     }
@@ -231,6 +245,16 @@ mod tests {
         );
         assert_eq!(b[60], 9);
         assert_eq!(b.len(), 61);
+    }
+
+    #[test]
+    fn fcs_link_type_is_flagged_and_read_back() {
+        let w = PcapWriter::with_fcs(Vec::new(), 128).unwrap();
+        let b = w.into_inner();
+        assert_eq!(le32(&b, 20), 0x2400_0001);
+        let r = netpath_wire::pcap::PcapReader::new(&b).unwrap();
+        assert_eq!(r.link_type() & 0xffff, LINKTYPE_ETHERNET);
+        assert_eq!(r.snaplen(), 128);
     }
 
     #[test]

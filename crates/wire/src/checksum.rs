@@ -218,7 +218,10 @@ mod tests {
     fn empty_and_odd() {
         assert_eq!(sum(&[]), 0);
         assert_eq!(sum(&[0xab]), 0xab00);
-        assert_eq!(u32::from(sum(&[0xab, 0xcd, 0xef])), 0xabcd + 0xef00 - 0xffff);
+        assert_eq!(
+            u32::from(sum(&[0xab, 0xcd, 0xef])),
+            0xabcd + 0xef00 - 0xffff
+        );
     }
 
     proptest! {

@@ -22,7 +22,10 @@ pub fn captures_dir(test: &str) -> Option<PathBuf> {
     if dir.join("README.md").is_file() {
         return Some(dir);
     }
-    let why = format!("{test}: skipped: {} not found (set NETPATH_SHARED)", dir.display());
+    let why = format!(
+        "{test}: skipped: {} not found (set NETPATH_SHARED)",
+        dir.display()
+    );
     if std::env::var("NETPATH_REQUIRE_SHARED").as_deref() == Ok("1") {
         panic!("{why}, and NETPATH_REQUIRE_SHARED=1");
     }
