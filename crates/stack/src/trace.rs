@@ -54,11 +54,13 @@ impl Tracer {
         Self::default()
     }
 
-    /// Switches tracing on with room for `capacity` events.
+    /// Switches tracing on with room for `capacity` events. A capacity of 0,
+    /// or one too large to allocate, leaves tracing off.
     pub fn enable(&mut self, capacity: usize) {
-        self.enabled = capacity > 0;
-        self.capacity = capacity;
-        self.ring = Vec::with_capacity(capacity);
+        self.ring = Vec::new();
+        let ok = capacity > 0 && self.ring.try_reserve_exact(capacity).is_ok();
+        self.enabled = ok;
+        self.capacity = if ok { capacity } else { 0 };
         self.next = 0;
         self.overwritten = 0;
     }
@@ -111,11 +113,16 @@ impl Tracer {
     fn record(&mut self, ev: TraceEvent) {
         if self.ring.len() < self.capacity {
             self.ring.push(ev);
-        } else {
-            self.ring[self.next] = ev;
+        } else if let Some(slot) = self.ring.get_mut(self.next) {
+            *slot = ev;
             self.overwritten += 1;
+        } else {
+            return;
         }
-        self.next = (self.next + 1) % self.capacity;
+        self.next += 1;
+        if self.next >= self.capacity {
+            self.next = 0;
+        }
     }
 
     /// Events oldest first.
@@ -123,7 +130,7 @@ impl Tracer {
         let split = if self.ring.len() < self.capacity {
             0
         } else {
-            self.next
+            self.next.min(self.ring.len())
         };
         self.ring[split..].iter().chain(self.ring[..split].iter())
     }
@@ -133,9 +140,11 @@ impl Tracer {
         self.overwritten
     }
 
+    /// Forgets the events recorded so far (and the count of overwritten ones).
     pub fn clear(&mut self) {
         self.ring.clear();
         self.next = 0;
+        self.overwritten = 0;
     }
 }
 
@@ -160,5 +169,29 @@ mod tests {
         assert_eq!(t.overwritten(), 1);
         let first = t.events().next().unwrap();
         assert_eq!((first.skb_id, first.len), (skb.id(), 3));
+        t.clear();
+        assert_eq!((t.events().count(), t.overwritten()), (0, 0));
+    }
+
+    #[test]
+    fn impossible_capacities_leave_tracing_off_instead_of_panicking() {
+        let pool = SkbPool::default();
+        let skb = pool.alloc_from(0, &[1]).unwrap();
+        let mut t = Tracer::new();
+        t.enable(0);
+        assert!(!t.is_enabled());
+        t.skb(Instant::ZERO, "ip_rcv", &skb);
+        t.event(Instant::ZERO, "napi_poll", None);
+        assert_eq!(t.events().count(), 0);
+        // Was a "capacity overflow" panic inside `Vec::with_capacity`.
+        t.enable(usize::MAX);
+        assert!(!t.is_enabled());
+        t.skb(Instant::ZERO, "ip_rcv", &skb);
+        assert_eq!(t.events().count(), 0);
+        t.enable(1);
+        t.skb(Instant::from_nanos(4), "ip_rcv", &skb);
+        t.skb(Instant::from_nanos(5), "ip_rcv", &skb);
+        let times: Vec<u64> = t.events().map(|e| e.time.as_nanos()).collect();
+        assert_eq!((times, t.overwritten()), (vec![5], 1));
     }
 }

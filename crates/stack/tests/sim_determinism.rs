@@ -466,45 +466,7 @@ fn a_simulated_minute_completes() {
 
 // ---- steady state allocates nothing on the link path -----------------------
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the only
-// addition is a thread-local counter bump, which does not allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-fn bump() {
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
 
 /// Sends a 1000-byte frame every 10 µs and frees what comes back; the other
 /// end bounces each frame (the skb itself) back. Records nothing.
@@ -552,11 +514,7 @@ fn steady_state_link_path_allocates_nothing() {
     sim.run_for(Duration::from_millis(500));
     let before = sim.link_stats(link).unwrap();
     let heap_before = sim.pool().stats().heap_allocs;
-    ALLOCS.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    sim.run_for(Duration::from_millis(200));
-    COUNTING.with(|c| c.set(false));
-    let allocs = ALLOCS.with(|c| c.get());
+    let ((), allocs) = common::counted(|| sim.run_for(Duration::from_millis(200)));
     let after = sim.link_stats(link).unwrap();
     let frames = after.tx_frames - before.tx_frames;
     assert!(frames > 20_000, "{frames}");

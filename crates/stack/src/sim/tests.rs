@@ -244,3 +244,52 @@ fn captures_attach_to_link_ends_only() {
     assert_eq!(taken.stats().packets, 2);
     assert_eq!(sim.capture_ref(id2).unwrap().stats().packets, 1);
 }
+
+#[test]
+fn extreme_link_configs_saturate_instead_of_overflowing() {
+    let mut sim = Sim::new(1);
+    let a = sim.add_node(Box::<Recorder>::default());
+    let b = sim.add_node(Box::<Recorder>::default());
+    let cfg = LinkConfig {
+        latency: Duration::MAX,
+        bandwidth_bps: Some(1),
+        reorder: 1.0,
+        reorder_delay: Duration::MAX,
+        queue_limit: usize::MAX,
+        ..LinkConfig::default()
+    };
+    let l = sim.add_link(cfg, &[(a, P0), (b, P0)]).unwrap();
+    // 1 bit/s: a 64-byte frame takes 512 s to send, the next queues behind.
+    assert_eq!(cfg.serialisation_delay(64), Duration::from_secs(512));
+    assert_eq!(
+        cfg.serialisation_delay(usize::MAX).as_nanos(),
+        u64::MAX,
+        "saturates"
+    );
+    let cap = sim
+        .capture(l, (b, P0), Capture::pcap(Vec::new()).unwrap())
+        .unwrap();
+    sim.run_until(Instant::ZERO);
+    for _ in 0..3 {
+        let skb = frame(&sim, &[7; 64]);
+        sim.inject(a, P0, skb);
+    }
+    assert_eq!(sim.next_event_time(), Some(Instant::from_nanos(u64::MAX)));
+    assert!(sim.run_until_idle(Instant::from_nanos(u64::MAX)));
+    assert_eq!(sim.now(), Instant::from_nanos(u64::MAX));
+    let got = &sim.node::<Recorder>(b).unwrap().got;
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|g| g.0 == Instant::from_nanos(u64::MAX)));
+    let s = sim.link_stats(l).unwrap();
+    assert_eq!(
+        (s.tx_frames, s.delivered, s.reordered, s.in_flight),
+        (3, 3, 3, 0)
+    );
+    // Past pcap's 32-bit seconds: counted as capture errors, not a panic.
+    let c = sim.capture_ref(cap).unwrap().stats();
+    assert_eq!((c.packets, c.errors), (0, 3));
+    assert_eq!(sim.pool().stats().in_use, 0);
+    // A node asking to be polled at the end of time from there.
+    sim.run_for(Duration::MAX);
+    assert_eq!(sim.now(), Instant::from_nanos(u64::MAX));
+}

@@ -259,14 +259,13 @@ impl Skb {
     // ---- header offsets -------------------------------------------------
 
     fn offset_at(&self, from_data: usize) -> Result<u32, SkbError> {
-        let off = self.data as usize + from_data;
-        if off > self.end() {
-            return Err(SkbError::HeaderOutOfRange {
-                offset: off,
+        match (self.data as usize).checked_add(from_data) {
+            Some(off) if off <= self.end() => Ok(off as u32),
+            off => Err(SkbError::HeaderOutOfRange {
+                offset: off.unwrap_or(usize::MAX),
                 end: self.end(),
-            });
+            }),
         }
-        Ok(off as u32)
     }
 
     fn header(&self, off: u32) -> Option<usize> {
@@ -362,43 +361,64 @@ impl Skb {
             return Ok(());
         }
         let fresh = self.copy_bytes()?;
-        self.buf = Some(fresh);
+        self.replace_buf(fresh);
         Ok(())
     }
 
     /// A fresh buffer from the pool holding this skb's bytes up to tail.
-    fn copy_bytes(&self) -> Result<Arc<[u8]>, SkbError> {
-        let (mut fresh, _) = self.pool.inner().take(self.end())?;
+    fn copy_bytes(&self) -> Result<(Arc<[u8]>, u64), SkbError> {
+        let (fresh, id) = self.pool.inner().take(self.end())?;
+        Ok((self.fill(fresh), id))
+    }
+
+    /// Copies this skb's bytes up to tail into the unshared buffer `fresh`.
+    fn fill(&self, mut fresh: Arc<[u8]>) -> Arc<[u8]> {
         let t = self.tail as usize;
-        if let Some(dst) = Arc::get_mut(&mut fresh) {
-            dst[..t].copy_from_slice(&self.buf()[..t]);
+        if let Some(dst) = Arc::get_mut(&mut fresh).and_then(|d| d.get_mut(..t)) {
+            dst.copy_from_slice(&self.buf()[..t]);
         }
-        Ok(fresh)
+        fresh
+    }
+
+    /// Swaps in a buffer of our own, letting go of the shared one through the
+    /// pool (which takes it back if its other users let go meanwhile).
+    fn replace_buf(&mut self, (fresh, _id): (Arc<[u8]>, u64)) {
+        if let Some(old) = self.buf.replace(fresh) {
+            self.pool.inner().release(old);
+        }
     }
 
     fn unshare_bytes(&mut self) {
         if self.is_cloned() {
-            match self.copy_bytes() {
-                Ok(fresh) => self.buf = Some(fresh),
+            // Past the pool's memory ceiling the copy is still made (and
+            // counted in `in_use`) rather than writing into bytes another
+            // skb reads.
+            let fresh = match self.copy_bytes() {
+                Ok(f) => f,
                 Err(_) => {
-                    // The pool refused (memory ceiling): copy outside it rather
-                    // than write into bytes another skb reads.
-                    let t = self.tail as usize;
-                    let mut v = vec![0u8; self.end()];
-                    v[..t].copy_from_slice(&self.buf()[..t]);
-                    self.buf = Some(Arc::from(v.into_boxed_slice()));
+                    let (b, id) = self.pool.inner().take_forced(self.end());
+                    (self.fill(b), id)
                 }
-            }
+            };
+            self.replace_buf(fresh);
         }
     }
 
-    /// `skb_copy()`: a new skb with its own copy of the bytes and the same
-    /// offsets and metadata.
+    /// `skb_copy()`: a new skb with its own copy of the bytes, the same
+    /// offsets and metadata, and a new id.
     pub fn copy(&self) -> Result<Skb, SkbError> {
-        let fresh = self.copy_bytes()?;
-        let mut s = self.clone();
-        s.buf = Some(fresh);
-        Ok(s)
+        let (fresh, id) = self.copy_bytes()?;
+        Ok(Skb {
+            buf: Some(fresh),
+            pool: self.pool.clone(),
+            id,
+            data: self.data,
+            tail: self.tail,
+            mac_header: self.mac_header,
+            network_header: self.network_header,
+            transport_header: self.transport_header,
+            meta: self.meta.clone(),
+        })
     }
 }
 
@@ -422,10 +442,8 @@ impl Clone for Skb {
 
 impl Drop for Skb {
     fn drop(&mut self) {
-        if let Some(mut buf) = self.buf.take() {
-            if Arc::get_mut(&mut buf).is_some() {
-                self.pool.inner().give_back(buf);
-            }
+        if let Some(buf) = self.buf.take() {
+            self.pool.inner().release(buf);
         }
     }
 }

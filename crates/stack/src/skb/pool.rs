@@ -31,6 +31,12 @@ pub struct PoolConfig {
     pub max_in_use: usize,
 }
 
+impl PoolConfig {
+    /// The largest buffer a pool hands out: offsets into an skb are `u32`
+    /// and `u32::MAX` means "header not set".
+    pub const MAX_BUFFER: usize = (u32::MAX - 1) as usize;
+}
+
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
@@ -92,7 +98,14 @@ impl core::fmt::Debug for SkbPool {
 }
 
 impl SkbPool {
+    /// A pool with `cfg`'s sizing. Buffer sizes are capped at
+    /// [`PoolConfig::MAX_BUFFER`] (skb offsets are 32-bit, as in Linux).
     pub fn new(cfg: PoolConfig) -> Self {
+        let cfg = PoolConfig {
+            small_size: cfg.small_size.min(PoolConfig::MAX_BUFFER),
+            large_size: cfg.large_size.min(PoolConfig::MAX_BUFFER),
+            ..cfg
+        };
         let lists = FreeLists {
             small: Vec::with_capacity(cfg.max_free_small),
             large: Vec::with_capacity(cfg.max_free_large),
@@ -131,7 +144,13 @@ impl SkbPool {
 
     /// An skb holding a copy of `bytes` after `headroom` reserved bytes.
     pub fn alloc_from(&self, headroom: usize, bytes: &[u8]) -> Result<Skb, SkbError> {
-        let mut skb = self.alloc(headroom + bytes.len())?;
+        let size = headroom
+            .checked_add(bytes.len())
+            .ok_or(SkbError::TooLarge {
+                size: usize::MAX,
+                max: self.inner.cfg.large_size,
+            })?;
+        let mut skb = self.alloc(size)?;
         skb.reserve(headroom)?;
         skb.put_slice(bytes)?;
         Ok(skb)
@@ -175,38 +194,74 @@ impl PoolInner {
             l.stats.failed += 1;
             return Err(SkbError::NoMem);
         }
+        Ok(l.hand_out(&cfg, size))
+    }
+
+    /// Like [`PoolInner::take`], but never refused: for copy on write past
+    /// the memory ceiling, where the only other choice would be to write into
+    /// bytes another skb reads. The buffer is counted in `in_use` all the
+    /// same, so that giving it back balances.
+    pub(super) fn take_forced(&self, size: usize) -> (Arc<[u8]>, u64) {
+        let cfg = self.cfg;
+        self.lock().hand_out(&cfg, size)
+    }
+
+    /// Lets go of one reference to a buffer; the last one returns the buffer
+    /// to the pool. Done under the lock so that two clones dropped at once on
+    /// two threads cannot both see the other still holding it (and the
+    /// buffer slip away uncounted).
+    pub(super) fn release(&self, mut buf: Arc<[u8]>) {
+        let cfg = self.cfg;
+        let mut l = self.lock();
+        if Arc::get_mut(&mut buf).is_some() {
+            l.give_back(&cfg, buf);
+        } else {
+            drop(buf);
+        }
+    }
+}
+
+impl FreeLists {
+    /// A buffer of at least `size` bytes (a free one if any) and a fresh id.
+    fn hand_out(&mut self, cfg: &PoolConfig, size: usize) -> (Arc<[u8]>, u64) {
         let small = size <= cfg.small_size;
-        let reused = if small { l.small.pop() } else { l.large.pop() };
+        let large = size <= cfg.large_size;
+        let reused = if small {
+            self.small.pop()
+        } else if large {
+            self.large.pop()
+        } else {
+            None
+        };
         let buf = match reused {
             Some(b) => {
-                l.stats.recycled += 1;
+                self.stats.recycled += 1;
                 b
             }
             None => {
-                l.stats.heap_allocs += 1;
+                self.stats.heap_allocs += 1;
                 new_buf(if small {
                     cfg.small_size
-                } else {
+                } else if large {
                     cfg.large_size
+                } else {
+                    size.min(PoolConfig::MAX_BUFFER)
                 })
             }
         };
-        l.stats.in_use += 1;
-        let id = l.next_id;
-        l.next_id += 1;
-        Ok((buf, id))
+        self.stats.in_use += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        (buf, id)
     }
 
-    /// Takes back a buffer whose last user is done with it (the caller has
-    /// checked that nobody else shares it).
-    pub(super) fn give_back(&self, buf: Arc<[u8]>) {
-        let cfg = self.cfg;
-        let mut l = self.lock();
-        l.stats.in_use = l.stats.in_use.saturating_sub(1);
-        if buf.len() == cfg.small_size && l.small.len() < cfg.max_free_small {
-            l.small.push(buf);
-        } else if buf.len() == cfg.large_size && l.large.len() < cfg.max_free_large {
-            l.large.push(buf);
+    /// Takes back a buffer whose last user is done with it.
+    fn give_back(&mut self, cfg: &PoolConfig, buf: Arc<[u8]>) {
+        self.stats.in_use = self.stats.in_use.saturating_sub(1);
+        if buf.len() == cfg.small_size && self.small.len() < cfg.max_free_small {
+            self.small.push(buf);
+        } else if buf.len() == cfg.large_size && self.large.len() < cfg.max_free_large {
+            self.large.push(buf);
         }
     }
 }

@@ -157,7 +157,8 @@ fn pool_limits_are_typed_errors() {
     // Large class.
     drop(_a);
     let big = p.alloc(60_000).unwrap();
-    assert!(big.end() >= 60_000);
+    assert_eq!(big.end(), p.config().large_size);
+    assert_eq!(p.stats().in_use, 2);
 }
 
 /// One step of a random skb program.
@@ -246,4 +247,150 @@ proptest! {
         drop(skb);
         prop_assert_eq!(p.stats().in_use, 0);
     }
+}
+
+#[test]
+fn header_offsets_far_past_the_buffer_are_errors_not_overflows() {
+    let p = pool();
+    let mut skb = p.alloc_from(16, b"abc").unwrap();
+    // `data + offset` overflowed usize (a debug-build panic) before.
+    for off in [usize::MAX, usize::MAX - 15, usize::MAX / 2] {
+        assert_eq!(
+            skb.set_mac_header(off),
+            Err(SkbError::HeaderOutOfRange {
+                offset: 16usize.saturating_add(off),
+                end: skb.end()
+            })
+        );
+        assert!(skb.set_network_header(off).is_err());
+        assert!(skb.set_transport_header(off).is_err());
+    }
+    assert_eq!(
+        (
+            skb.mac_header(),
+            skb.network_header(),
+            skb.transport_header()
+        ),
+        (None, None, None)
+    );
+    // The last valid offset is the end of the buffer.
+    let last = skb.end() - 16;
+    skb.set_transport_header(last).unwrap();
+    assert_eq!(skb.transport_header(), Some(skb.end()));
+    assert!(skb.transport_header_bytes().is_empty());
+}
+
+#[test]
+fn alloc_from_with_absurd_headroom_is_too_large() {
+    let p = pool();
+    let max = p.config().large_size;
+    assert_eq!(
+        p.alloc_from(usize::MAX, b"xy").unwrap_err(),
+        SkbError::TooLarge {
+            size: usize::MAX,
+            max
+        }
+    );
+    assert_eq!(p.stats().in_use, 0);
+}
+
+#[test]
+fn pool_buffer_sizes_are_capped_to_32_bit_offsets() {
+    let p = SkbPool::new(PoolConfig {
+        small_size: usize::MAX,
+        large_size: usize::MAX,
+        ..PoolConfig::default()
+    });
+    assert_eq!(p.config().small_size, PoolConfig::MAX_BUFFER);
+    assert_eq!(p.config().large_size, PoolConfig::MAX_BUFFER);
+    assert_eq!(PoolConfig::MAX_BUFFER, u32::MAX as usize - 1);
+}
+
+#[test]
+fn copy_on_write_past_the_ceiling_is_counted_and_gives_back_evenly() {
+    let p = SkbPool::new(PoolConfig {
+        max_in_use: 2,
+        ..PoolConfig::default()
+    });
+    let a = p.alloc_from(8, b"shared").unwrap();
+    let mut b = a.clone();
+    let c = p.alloc(10).unwrap();
+    assert_eq!(p.stats().in_use, 2);
+    // The pool refuses, but the write must not reach a's bytes: b gets a
+    // buffer past the ceiling, which is counted like any other.
+    b.data_mut()[0] = b'S';
+    assert_eq!(a.data(), b"shared");
+    assert_eq!(b.data(), b"Shared");
+    assert!(!a.shares_data_with(&b));
+    let s = p.stats();
+    // Before: in_use stayed 2 with 3 buffers out, and dropping b made it 1,
+    // so the ceiling let a third buffer through while a and c were held.
+    assert_eq!((s.in_use, s.heap_allocs, s.failed), (3, 3, 1));
+    drop(b);
+    assert_eq!(p.stats().in_use, 2);
+    assert_eq!(p.alloc(10).unwrap_err(), SkbError::NoMem);
+    drop((a, c));
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free), (0, 3));
+    // And the ceiling holds again: two, not more.
+    let _x = p.alloc(10).unwrap();
+    let _y = p.alloc(10).unwrap();
+    assert_eq!(p.alloc(10).unwrap_err(), SkbError::NoMem);
+}
+
+#[test]
+fn unshare_and_copy_account_their_buffers() {
+    let p = pool();
+    let a = p.alloc_from(8, b"abc").unwrap();
+    let mut b = a.clone();
+    b.unshare().unwrap();
+    assert!(!a.shares_data_with(&b));
+    assert_eq!(p.stats().in_use, 2);
+    let c = a.copy().unwrap();
+    assert_ne!(c.id(), a.id(), "skb_copy makes a new skb");
+    assert_eq!(b.id(), a.id(), "unshare keeps the skb's identity");
+    assert_eq!(p.stats().in_use, 3);
+    drop((a, b, c));
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free), (0, 3));
+}
+
+#[test]
+fn clones_dropped_on_two_threads_at_once_return_the_buffer() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    // Each round, two threads drop the two clones of one buffer at the same
+    // moment (both spin on a shared round counter). Both used to be able to
+    // see the other clone still alive, so that neither gave the buffer back
+    // and `in_use` never came down.
+    let p = pool();
+    let rounds: u64 = 20_000;
+    let ready = AtomicU64::new(0);
+    let go = AtomicU64::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Skb>(1);
+    std::thread::scope(|s| {
+        let (ready, go) = (&ready, &go);
+        s.spawn(move || {
+            for (round, skb) in (1..).zip(rx.iter()) {
+                ready.store(round, SeqCst);
+                while go.load(SeqCst) < round {
+                    std::hint::spin_loop();
+                }
+                drop(skb);
+            }
+        });
+        for round in 1..=rounds {
+            let a = p.alloc_from(0, &[1; 64]).unwrap();
+            tx.send(a.clone()).unwrap();
+            while ready.load(SeqCst) < round {
+                std::hint::spin_loop();
+            }
+            go.store(round, SeqCst);
+            drop(a);
+        }
+        drop(tx);
+    });
+    let s = p.stats();
+    assert_eq!(s.in_use, 0, "{s:?}");
+    assert_eq!(s.heap_allocs, u64::try_from(s.free).unwrap());
+    assert_eq!(s.recycled + s.heap_allocs, rounds);
 }
