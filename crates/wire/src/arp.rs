@@ -11,6 +11,7 @@
 
 use core::net::Ipv4Addr;
 
+use crate::be16;
 use crate::error::{check_len, Layer, Result, WireError};
 use crate::ethernet::{EtherType, EthernetAddress};
 
@@ -60,10 +61,6 @@ impl From<Operation> for u16 {
             Operation::Unknown(v) => v,
         }
     }
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
 }
 
 /// A read/write view of an ARP packet of any hardware/protocol type.
@@ -296,7 +293,7 @@ mod tests {
             WireError::truncated(Layer::Arp, 8, 7)
         );
         let mut b = REQUEST;
-        b[0] = 6; // IEEE 802 hardware type
+        b[1] = 32; // InfiniBand
         let p = ArpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(
             ArpRepr::parse(&p).unwrap_err().kind,

@@ -1,8 +1,10 @@
 //! The Internet checksum (RFC 1071) with a fast path, and incremental update
 //! (RFC 1624).
 //!
-//! Used by `ip_rcv` (header checksum), ICMP, and the UDP/TCP pseudo-header
-//! checksums. The fast path sums the buffer as native-endian 64-bit words,
+//! Seed stages served: ingress step 9 (`ip_rcv` verifying the header
+//! checksum) and step 11 (`tcp_v4_rcv` verifying the TCP checksum), and
+//! egress steps 3–4 (`tcp_transmit_skb` / `ip_send_check` filling them in);
+//! also ICMP and the UDP pseudo-header checksum. The fast path sums the buffer as native-endian 64-bit words,
 //! splitting each into two 32-bit halves added into a 64-bit accumulator, which
 //! needs no carry handling and lets the compiler vectorise; byte order is
 //! fixed once at the end (the one's-complement sum is byte-order independent,
@@ -202,7 +204,7 @@ mod tests {
 
     #[test]
     fn ipv4_header_from_wire() {
-        // A real header (arp-ping.pcap, echo request) with its checksum 0x...
+        // The header of arp-ping.pcap's first echo request, checksum zeroed.
         let mut h = [
             0x45, 0x00, 0x00, 0x54, 0x8f, 0x2e, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00, 0xc0, 0x00,
             0x02, 0x01, 0xc0, 0x00, 0x02, 0x02,

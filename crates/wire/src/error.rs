@@ -1,5 +1,8 @@
 //! Typed errors for every parser in `netpath-wire`.
 //!
+//! Seed stages served: every parsing step of ingress (3, 7–11), whose drops
+//! these errors explain.
+//!
 //! Malformed input never panics: each view's `new_checked` (and each repr's
 //! `parse`) returns a [`WireError`] naming the layer and what was wrong, so the
 //! stack can map it to a Linux drop reason (e.g. `PKT_TOO_SMALL`, `IP_CSUM`,

@@ -14,6 +14,7 @@
 
 use core::fmt;
 
+use crate::be16;
 use crate::error::{check_len, ErrorKind, Layer, Result, WireError};
 
 /// A 48-bit IEEE 802 MAC address.
@@ -116,10 +117,6 @@ pub const FCS_LEN: usize = 4;
 pub const VLAN_TAG_LEN: usize = 4;
 /// Most tags [`parse_tags`] walks: 802.1ad outer + 802.1Q inner.
 pub const MAX_VLAN_TAGS: usize = 2;
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
 
 /// A read/write view of an Ethernet II frame (without FCS).
 #[derive(Debug, Clone, PartialEq, Eq)]

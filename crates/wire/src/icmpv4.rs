@@ -427,9 +427,10 @@ impl Icmpv4Repr {
         }
     }
 
-    /// Header plus data.
+    /// Header plus data (saturating: a `data_len` no buffer can hold makes
+    /// the emitters fail with `Truncated`, not overflow).
     pub const fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.data_len()
+        HEADER_LEN.saturating_add(self.data_len())
     }
 
     /// (type, code, rest-of-header) as they go on the wire.
@@ -669,6 +670,16 @@ mod tests {
         assert_eq!(
             repr.emit(&mut Icmpv4Packet::new_checked(&mut buf[..]).unwrap()),
             Err(WireError::truncated(Layer::Icmpv4, 12, 10))
+        );
+        // A data_len no buffer can hold is an error, not an overflow panic.
+        let huge = Icmpv4Repr::TimeExceeded {
+            reason: TimeExceeded::TtlExpired,
+            data_len: usize::MAX,
+        };
+        assert_eq!(huge.buffer_len(), usize::MAX);
+        assert_eq!(
+            huge.emit(&mut Icmpv4Packet::new_checked(&mut buf[..]).unwrap()),
+            Err(WireError::truncated(Layer::Icmpv4, usize::MAX, 10))
         );
     }
 }

@@ -14,6 +14,7 @@
 use core::fmt;
 use core::net::Ipv4Addr;
 
+use crate::be16;
 use crate::checksum;
 use crate::error::{check_len, ErrorKind, Layer, Result, WireError};
 
@@ -69,10 +70,6 @@ const FLAG_RESERVED: u16 = 0x8000;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
 
 fn addr(b: &[u8]) -> Ipv4Addr {
     Ipv4Addr::new(b[0], b[1], b[2], b[3])
@@ -458,7 +455,8 @@ impl<'a> Ipv4Options<'a> {
                 }
             }
             option_kind::ROUTER_ALERT => {
-                if len != 4 {
+                // RFC 2113 says 4; `ip_options_compile` rejects only < 4.
+                if len < 4 {
                     return Err(bad("option length", len));
                 }
                 Ipv4Option::RouterAlert(be16(body))
@@ -793,6 +791,8 @@ mod tests {
         );
         assert_eq!(first(&[68, 3, 5, 0]), bad(3));
         assert_eq!(first(&[148, 3, 0, 0]), bad(3));
+        // Longer than RFC 2113's 4 is accepted, as ip_options_compile does.
+        assert_eq!(first(&[148, 6, 0, 1, 9, 9]), Ok(Ipv4Option::RouterAlert(1)));
         assert_eq!(first(&[130, 3, 9, 0]), Ok(Ipv4Option::Security(&[9])));
         assert_eq!(
             first(&[25, 2, 0, 0]),

@@ -23,3 +23,9 @@ pub mod ipv4;
 pub mod pcap;
 pub mod tcp;
 pub mod udp;
+
+/// The big-endian `u16` in the first two bytes of `b` (which the caller's
+/// length check guarantees).
+pub(crate) fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}

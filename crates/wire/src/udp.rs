@@ -206,22 +206,23 @@ impl UdpRepr {
         HEADER_LEN
     }
 
-    /// Header plus payload.
+    /// Header plus payload (saturating, so that an impossible `payload_len`
+    /// makes the emitters fail rather than overflow).
     pub const fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.payload_len
+        HEADER_LEN.saturating_add(self.payload_len)
     }
 
     /// Writes the header with a zero checksum into the first 8 bytes of
-    /// `packet`. Fails if the buffer cannot hold header and payload, or the
-    /// total does not fit the length field.
+    /// `packet`. `BadLength` if header and payload do not fit the 16-bit
+    /// length field, `Truncated` if the buffer cannot hold them.
     pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut UdpPacket<T>,
     ) -> Result<()> {
         let total = self.buffer_len();
-        check_len(Layer::Udp, packet.buffer.as_ref().len(), total)?;
         let len =
             u16::try_from(total).map_err(|_| WireError::bad_length(Layer::Udp, "length", total))?;
+        check_len(Layer::Udp, packet.buffer.as_ref().len(), total)?;
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(len);
@@ -370,5 +371,20 @@ mod tests {
             repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), SRC, DST),
             Err(WireError::truncated(Layer::Udp, 11, 10))
         );
+        // Too long for the length field: an error, not an overflow panic.
+        for payload_len in [usize::MAX, 65528] {
+            let repr = UdpRepr {
+                payload_len,
+                ..repr
+            };
+            assert_eq!(
+                repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), SRC, DST),
+                Err(WireError::bad_length(
+                    Layer::Udp,
+                    "length",
+                    payload_len.saturating_add(8)
+                ))
+            );
+        }
     }
 }

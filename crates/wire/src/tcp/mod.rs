@@ -502,7 +502,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Computes and writes the checksum over the pseudo-header and the whole
-    /// buffer.
+    /// buffer (which must be at most 65535 bytes, as any IPv4 payload is).
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let c = segment_checksum(src, dst, self.buffer.as_ref());
@@ -553,11 +553,14 @@ impl TcpRepr {
     }
 
     /// Parses `packet` without the checksum (offloaded, or a capture cut
-    /// by its snaplen). `payload_len` is what the buffer holds.
+    /// by its snaplen). `payload_len` is what the buffer holds. Malformed
+    /// options do not fail the parse (Linux's `tcp_parse_options` never
+    /// drops a segment for them): `options` holds what Linux would have
+    /// taken from them, and `raw_options` the bytes as received.
     pub fn parse_unverified<T: AsRef<[u8]>>(packet: &TcpPacket<T>) -> Result<Self> {
         packet.check_len()?;
         let raw = packet.options();
-        let options = TcpOptions::parse(raw)?;
+        let options = TcpOptions::parse(raw);
         let raw_options = RawOptions::from_slice(raw).ok_or(WireError::bad_length(
             Layer::Tcp,
             "data offset",
@@ -592,14 +595,16 @@ impl TcpRepr {
         HEADER_LEN + self.options_len()
     }
 
-    /// Header plus payload.
+    /// Header plus payload (saturating: a `payload_len` no buffer can hold
+    /// makes the emitters fail, not overflow).
     pub fn buffer_len(&self) -> usize {
-        self.header_len() + self.payload_len
+        self.header_len().saturating_add(self.payload_len)
     }
 
-    /// Sequence space used: payload plus SYN and FIN.
+    /// Sequence space used: payload plus SYN and FIN (saturating).
     pub fn segment_len(&self) -> usize {
-        self.payload_len + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+        self.payload_len
+            .saturating_add(usize::from(self.flags.syn()) + usize::from(self.flags.fin()))
     }
 
     /// Writes the header (options padded with EOL to a multiple of 4) with
@@ -616,11 +621,7 @@ impl TcpRepr {
                 hl - HEADER_LEN,
             ));
         }
-        check_len(
-            Layer::Tcp,
-            packet.buffer.as_ref().len(),
-            hl + self.payload_len,
-        )?;
+        check_len(Layer::Tcp, packet.buffer.as_ref().len(), self.buffer_len())?;
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_seq_number(self.seq_number);
@@ -647,15 +648,20 @@ impl TcpRepr {
     }
 
     /// Writes the header, then the checksum over it and the
-    /// `payload_len` bytes of payload already in place after it.
+    /// `payload_len` bytes of payload already in place after it. `BadLength`
+    /// when header and payload exceed the 65535 bytes the pseudo-header's
+    /// length can describe (the checksum would be wrong).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut TcpPacket<T>,
         src: Ipv4Addr,
         dst: Ipv4Addr,
     ) -> Result<()> {
-        self.emit_header(packet)?;
         let len = self.buffer_len();
+        if u16::try_from(len).is_err() {
+            return Err(WireError::bad_length(Layer::Tcp, "segment length", len));
+        }
+        self.emit_header(packet)?;
         let c = packet
             .buffer
             .as_ref()
@@ -780,15 +786,87 @@ mod tests {
                 available: 19
             }
         );
-        // A malformed option is an error of the option layer.
+    }
+
+    #[test]
+    fn malformed_options_do_not_drop_the_segment() {
+        // Linux's tcp_parse_options returns at a "silly" option length and
+        // keeps the segment: the options seen so far stand, the rest is
+        // ignored, and the raw bytes still re-emit verbatim.
         let mut b = hex(ACK);
         b[21] = 0x22; // NOP → kind 0x22 with length 1
         b[22] = 1;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(
-            TcpRepr::parse_unverified(&p),
-            Err(WireError::bad_length(Layer::TcpOption, "length", 1))
+            p.options_iter().nth(1),
+            Some(Err(WireError::bad_length(Layer::TcpOption, "length", 1)))
         );
+        let r = TcpRepr::parse_unverified(&p).unwrap();
+        assert!(r.options.is_empty());
+        assert_eq!(r.raw_options.as_slice(), &b[20..32]);
+        let mut out = vec![0u8; b.len()];
+        r.emit_header(&mut TcpPacket::new_unchecked(&mut out[..]))
+            .unwrap();
+        assert_eq!(out[20..32], b[20..32]);
+
+        // A known kind with the wrong length is skipped by its length, and
+        // the options after it still count: MSS of length 2, then TS.
+        let mut b = hex(ACK);
+        b[20..22].copy_from_slice(&[2, 2]);
+        let r = TcpRepr::parse_unverified(&TcpPacket::new_checked(&b[..]).unwrap()).unwrap();
+        assert_eq!(r.options.mss, None);
+        assert_eq!(
+            r.options.timestamps,
+            Some(TcpTimestamps {
+                tsval: 0x5497_b767,
+                tsecr: 0x0519_5b5c
+            })
+        );
+    }
+
+    #[test]
+    fn emit_rejects_impossible_payload_len_without_panicking() {
+        let r = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq_number: TcpSeqNumber(0),
+            ack_number: TcpSeqNumber(0),
+            flags: TcpFlags::SYN | TcpFlags::FIN,
+            window_len: 0,
+            urgent_pointer: 0,
+            options: TcpOptions::default(),
+            raw_options: RawOptions::EMPTY,
+            payload_len: usize::MAX,
+        };
+        assert_eq!(r.buffer_len(), usize::MAX);
+        assert_eq!(r.segment_len(), usize::MAX);
+        let mut b = [0u8; 20];
+        assert_eq!(
+            r.emit_header(&mut TcpPacket::new_unchecked(&mut b[..])),
+            Err(WireError::truncated(Layer::Tcp, usize::MAX, 20))
+        );
+        assert!(r
+            .emit(&mut TcpPacket::new_unchecked(&mut b[..]), CLIENT, SERVER)
+            .is_err());
+        // Larger than the pseudo-header's 16-bit length: no silent bad checksum.
+        let r = TcpRepr {
+            payload_len: 65516,
+            ..r
+        };
+        let mut big = vec![0u8; 65536];
+        assert_eq!(
+            r.emit(&mut TcpPacket::new_unchecked(&mut big[..]), CLIENT, SERVER),
+            Err(WireError::bad_length(Layer::Tcp, "segment length", 65536))
+        );
+        let r = TcpRepr {
+            payload_len: 65515,
+            ..r
+        };
+        r.emit(&mut TcpPacket::new_unchecked(&mut big[..]), CLIENT, SERVER)
+            .unwrap();
+        assert!(TcpPacket::new_checked(&big[..65535])
+            .unwrap()
+            .verify_checksum(CLIENT, SERVER));
     }
 
     #[test]

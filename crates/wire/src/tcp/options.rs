@@ -2,6 +2,15 @@
 //! iterator over the option bytes of a header, the summary the stack keeps
 //! of them, and an emitter that lays them out exactly as Linux's
 //! `tcp_options_write` does.
+//!
+//! Seed stages served: ingress step 11 (`tcp_v4_rcv` → `tcp_parse_options`
+//! reading MSS, window scale, SACK and timestamps off a received header) and
+//! egress step 3 (`tcp_transmit_skb` → `tcp_options_write`).
+//!
+//! Malformed options are handled as `tcp_parse_options` does: an option
+//! whose length byte is missing, below 2 or past the end stops the walk
+//! (Linux `return`s, keeping what it had), and a known kind with the wrong
+//! length for its kind is skipped by its length. Neither drops the segment.
 
 use crate::error::{Layer, Result, WireError};
 
@@ -172,9 +181,12 @@ impl TcpOption<'_> {
     }
 }
 
-/// Iterator over the options in a header's option bytes. Yields
-/// `Err` (with [`Layer::TcpOption`]) once for a malformed option and then
-/// stops; stops after [`TcpOption::EndOfList`].
+/// Iterator over the options in a header's option bytes; stops after
+/// [`TcpOption::EndOfList`]. A malformed option yields `Err` (with
+/// [`Layer::TcpOption`]): when its length byte cannot be trusted (missing,
+/// below 2, past the end) the walk then ends, as `tcp_parse_options`
+/// returns there; a known kind with a wrong but well-framed length (e.g. an
+/// MSS of length 3) is stepped over and the walk goes on, as Linux skips it.
 #[derive(Debug, Clone)]
 pub struct TcpOptionIter<'a> {
     data: &'a [u8],
@@ -225,6 +237,9 @@ impl<'a> TcpOptionIter<'a> {
             data.len(),
         ))?;
         let body = &opt[2..];
+        // Well framed from here on: whatever the contents, the next option
+        // starts after this one (Linux `ptr += opsize - 2`).
+        self.pos = at + len;
         let fixed = |want: usize, field: &'static str| {
             if len == want {
                 Ok(())
@@ -266,7 +281,6 @@ impl<'a> TcpOptionIter<'a> {
             }
             kind => TcpOption::Unknown { kind, data: body },
         };
-        self.pos = at + len;
         Ok(option)
     }
 }
@@ -278,8 +292,10 @@ impl<'a> Iterator for TcpOptionIter<'a> {
         if self.done || self.pos >= self.data.len() {
             return None;
         }
+        let at = self.pos;
         let r = self.next_option();
-        if r.is_err() {
+        // An error that left the position alone has no length to step by.
+        if r.is_err() && self.pos == at {
             self.done = true;
         }
         Some(r)
@@ -298,12 +314,15 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
-    /// Walks `bytes` (a header's option bytes); the first malformed option
-    /// is an error. A repeated option overrides the earlier one.
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
+    /// Walks `bytes` (a header's option bytes) as `tcp_parse_options`
+    /// does: a malformed option never fails the segment; a badly framed one
+    /// ends the walk and one of the wrong length for its kind is ignored
+    /// (see [`TcpOptionIter`]). A repeated option overrides the earlier one.
+    pub fn parse(bytes: &[u8]) -> Self {
         let mut o = TcpOptions::default();
         for opt in TcpOptionIter::new(bytes) {
-            match opt? {
+            let Ok(opt) = opt else { continue };
+            match opt {
                 TcpOption::MaxSegmentSize(m) => o.mss = Some(m),
                 TcpOption::WindowScale(w) => o.window_scale = Some(w),
                 TcpOption::SackPermitted => o.sack_permitted = true,
@@ -314,7 +333,7 @@ impl TcpOptions {
                 TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
             }
         }
-        Ok(o)
+        o
     }
 
     /// True when no option is set.
@@ -493,7 +512,7 @@ mod tests {
         assert_eq!(o.emitted_len(), 20);
         assert_eq!(o.emit(&mut buf), Ok(20));
         assert_eq!(buf[..20], LINUX_SYN);
-        assert_eq!(TcpOptions::parse(&buf[..20]), Ok(o));
+        assert_eq!(TcpOptions::parse(&buf[..20]), o);
     }
 
     #[test]
@@ -515,7 +534,7 @@ mod tests {
         assert_eq!(sack.emit(&mut buf), Ok(32));
         assert_eq!(buf[12..16], [1, 1, 5, 18]);
         assert_eq!(buf[16..24], [0, 0, 0, 10, 0, 0, 0, 20]);
-        assert_eq!(TcpOptions::parse(&buf[..32]), Ok(sack));
+        assert_eq!(TcpOptions::parse(&buf[..32]), sack);
 
         // SACK permitted without timestamps: nop, nop, sackOK.
         let sp = TcpOptions {
@@ -619,11 +638,43 @@ mod tests {
                 value: 9
             }
         );
-        // Error is yielded once, then the iterator stops.
+        // A badly framed option: error once, then the iterator stops.
         let mut it = TcpOptionIter::new(&[1, 0x22, 0, 1, 1]);
         assert_eq!(it.next(), Some(Ok(TcpOption::NoOperation)));
         assert!(matches!(it.next(), Some(Err(_))));
         assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn like_tcp_parse_options() {
+        // Wrong length for the kind, but well framed: Linux skips it by its
+        // length and reads on (here: MSS of length 3, window scale of length
+        // 4, SACK of length 3, then a good MSS).
+        let bytes = [2, 3, 9, 3, 4, 7, 7, 5, 3, 0, 2, 4, 0x05, 0xb4];
+        let mut it = TcpOptionIter::new(&bytes);
+        assert!(it.next().unwrap().is_err());
+        assert_eq!(it.position(), 3);
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().unwrap().is_err());
+        assert_eq!(it.next(), Some(Ok(TcpOption::MaxSegmentSize(1460))));
+        assert_eq!(it.next(), None);
+        let o = TcpOptions::parse(&bytes);
+        assert_eq!(
+            (o.mss, o.window_scale, o.sack),
+            (Some(1460), None, SackBlocks::EMPTY)
+        );
+
+        // Badly framed (length past the end, or below 2): Linux returns,
+        // keeping what it had; nothing after counts.
+        let o = TcpOptions::parse(&[3, 3, 7, 2, 4, 0x05, 0xb4, 8, 10, 0]);
+        assert_eq!(
+            (o.window_scale, o.mss, o.timestamps),
+            (Some(7), Some(1460), None)
+        );
+        let o = TcpOptions::parse(&[4, 2, 0x22, 1, 2, 4, 0x05, 0xb4]);
+        assert_eq!((o.sack_permitted, o.mss), (true, None));
+        let o = TcpOptions::parse(&[4, 2, 0x22]);
+        assert!(o.sack_permitted);
     }
 
     #[test]
