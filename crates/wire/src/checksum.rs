@@ -93,12 +93,15 @@ impl Checksum {
         self.add_u16(sum(data));
     }
 
-    /// Copies `src` into `dst` (same length) and adds it to the sum: the
-    /// "checksum folded into the user copy" of DESIGN.md §7.
+    /// Copies as much of `src` as fits into `dst`, adds the copied bytes to
+    /// the sum, and returns how many were copied: the "checksum folded into
+    /// the user copy" of DESIGN.md §7.
     #[inline]
-    pub fn add_copy(&mut self, dst: &mut [u8], src: &[u8]) {
-        dst.copy_from_slice(src);
-        self.add_bytes(dst);
+    pub fn add_copy(&mut self, dst: &mut [u8], src: &[u8]) -> usize {
+        let n = dst.len().min(src.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        self.add_bytes(&dst[..n]);
+        n
     }
 
     /// Adds a partial sum computed elsewhere (e.g. an skb's `csum`).
@@ -214,6 +217,20 @@ mod tests {
         assert!(verify(&h));
         h[8] = 0x3f; // change TTL: must no longer verify
         assert!(!verify(&h));
+    }
+
+    #[test]
+    fn add_copy_copies_what_fits_and_sums_it() {
+        let src = [1u8, 2, 3, 4, 5, 6];
+        let mut dst = [0u8; 4];
+        let mut c = Checksum::new();
+        assert_eq!(c.add_copy(&mut dst, &src), 4);
+        assert_eq!(dst, [1, 2, 3, 4]);
+        assert_eq!(c.sum(), sum(&[1, 2, 3, 4]));
+        let mut big = [0u8; 8];
+        let mut c = Checksum::new();
+        assert_eq!(c.add_copy(&mut big, &src), 6);
+        assert_eq!(c.sum(), 0x0102 + 0x0304 + 0x0506);
     }
 
     #[test]
