@@ -15,6 +15,7 @@
 pub mod capture;
 pub mod dev;
 pub mod drop;
+pub mod sched;
 pub mod sim;
 pub mod skb;
 pub mod time;
