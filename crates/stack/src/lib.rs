@@ -18,5 +18,6 @@ pub mod drop;
 pub mod sched;
 pub mod sim;
 pub mod skb;
+pub mod stack;
 pub mod time;
 pub mod trace;

@@ -7,6 +7,7 @@
 //! per packet either.
 
 use crate::dev::IfIndex;
+use crate::drop::DropReason;
 use crate::skb::Skb;
 use crate::time::Instant;
 
@@ -22,6 +23,10 @@ pub struct TraceEvent {
     pub dev: Option<IfIndex>,
     /// Header offsets from head at that point (mac, network, transport).
     pub headers: [Option<u32>; 3],
+    /// A stage-specific figure: work done by a NAPI poll, a queue length, …
+    pub detail: u64,
+    /// For `kfree_skb`: why.
+    pub reason: Option<DropReason>,
 }
 
 impl core::fmt::Display for TraceEvent {
@@ -33,6 +38,12 @@ impl core::fmt::Display for TraceEvent {
         )?;
         if let Some(d) = self.dev {
             write!(f, " dev={d}")?;
+        }
+        if self.detail != 0 {
+            write!(f, " n={}", self.detail)?;
+        }
+        if let Some(r) = self.reason {
+            write!(f, " reason={}", r.as_str())?;
         }
         Ok(())
     }
@@ -78,26 +89,41 @@ impl Tracer {
     #[inline]
     pub fn skb(&mut self, now: Instant, point: &'static str, skb: &Skb) {
         if self.enabled {
-            let dev = skb.meta.ingress_dev.or(skb.meta.egress_dev);
-            let h = |o: Option<usize>| o.map(|v| v as u32);
-            self.record(TraceEvent {
-                time: now,
-                point,
-                skb_id: skb.id(),
-                len: skb.len() as u32,
-                dev,
-                headers: [
-                    h(skb.mac_header()),
-                    h(skb.network_header()),
-                    h(skb.transport_header()),
-                ],
-            });
+            self.record(Self::skb_event(now, point, skb, 0, None));
+        }
+    }
+
+    /// As [`Tracer::skb`], with a stage-specific figure.
+    #[inline]
+    pub fn skb_detail(&mut self, now: Instant, point: &'static str, skb: &Skb, detail: u64) {
+        if self.enabled {
+            self.record(Self::skb_event(now, point, skb, detail, None));
+        }
+    }
+
+    /// Records `kfree_skb` of `skb` with `reason`.
+    #[inline]
+    pub fn kfree_skb(&mut self, now: Instant, skb: &Skb, reason: DropReason) {
+        if self.enabled {
+            self.record(Self::skb_event(now, "kfree_skb", skb, 0, Some(reason)));
         }
     }
 
     /// Records an event without an skb.
     #[inline]
     pub fn event(&mut self, now: Instant, point: &'static str, dev: Option<IfIndex>) {
+        self.event_detail(now, point, dev, 0);
+    }
+
+    /// Records an event without an skb, with a stage-specific figure.
+    #[inline]
+    pub fn event_detail(
+        &mut self,
+        now: Instant,
+        point: &'static str,
+        dev: Option<IfIndex>,
+        detail: u64,
+    ) {
         if self.enabled {
             self.record(TraceEvent {
                 time: now,
@@ -106,7 +132,33 @@ impl Tracer {
                 len: 0,
                 dev,
                 headers: [None; 3],
+                detail,
+                reason: None,
             });
+        }
+    }
+
+    fn skb_event(
+        now: Instant,
+        point: &'static str,
+        skb: &Skb,
+        detail: u64,
+        reason: Option<DropReason>,
+    ) -> TraceEvent {
+        let h = |o: Option<usize>| o.map(|v| v as u32);
+        TraceEvent {
+            time: now,
+            point,
+            skb_id: skb.id(),
+            len: skb.len() as u32,
+            dev: skb.meta.ingress_dev.or(skb.meta.egress_dev),
+            headers: [
+                h(skb.mac_header()),
+                h(skb.network_header()),
+                h(skb.transport_header()),
+            ],
+            detail,
+            reason,
         }
     }
 

@@ -7,10 +7,12 @@
 //! randomness comes from one seed ([`rng`]): same seed, same run, bit for bit.
 
 mod event;
+pub mod host;
 pub mod link;
 pub mod rng;
 pub mod world;
 
+pub use host::SimHost;
 pub use link::{LinkConfig, LinkConfigError, LinkStats};
 pub use rng::SimRng;
 pub use world::{AsAny, CaptureId, LinkId, Node, NodeCtx, NodeId, PortId, Sim, SimError};

@@ -484,6 +484,26 @@ impl Sim {
         self.fabric.transmit(node.index(), port, frame);
     }
 
+    /// Polls `node` now (after something outside the world changed it, e.g.
+    /// a test queued a packet on its stack).
+    pub fn wake(&mut self, node: NodeId) {
+        let now = self.fabric.now;
+        self.fabric.set_deadline(node.index(), now, false);
+    }
+
+    /// A node as its concrete type, then polled now: for changing a node
+    /// from outside (`sim.with_node(id, |h: &mut SimHost| …)`).
+    pub fn with_node<T: Node, R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut T, Instant) -> R,
+    ) -> Option<R> {
+        let now = self.fabric.now;
+        let r = f(self.node_mut::<T>(id)?, now);
+        self.wake(id);
+        Some(r)
+    }
+
     /// When the next event is due (a real-time driver sleeps until then).
     pub fn next_event_time(&self) -> Option<Instant> {
         self.fabric.queue.peek_time()

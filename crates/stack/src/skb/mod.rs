@@ -404,6 +404,73 @@ impl Skb {
         }
     }
 
+    /// `pskb_expand_head()`: moves the packet into a buffer of its own with at
+    /// least `headroom` bytes before data and `tailroom` after tail (more if
+    /// it already had more). Header offsets move with the data.
+    pub fn expand_head(&mut self, headroom: usize, tailroom: usize) -> Result<(), SkbError> {
+        let head = headroom.max(self.headroom());
+        let room = tailroom.max(self.tailroom());
+        let size = head
+            .checked_add(self.len())
+            .and_then(|v| v.checked_add(room))
+            .ok_or(SkbError::TooLarge {
+                size: usize::MAX,
+                max: PoolConfig::MAX_BUFFER,
+            })?;
+        let (mut fresh, _id) = self.pool.inner().take(size)?;
+        let (d, t) = (self.data as usize, self.tail as usize);
+        // Headers already pulled (e.g. the MAC header) move along too.
+        let start = [self.mac_header, self.network_header, self.transport_header]
+            .into_iter()
+            .filter(|&o| o != UNSET && (o as usize) < d)
+            .map(|o| o as usize)
+            .min()
+            .unwrap_or(d);
+        let dst_start = head - (d - start);
+        if let Some(dst) =
+            Arc::get_mut(&mut fresh).and_then(|b| b.get_mut(dst_start..head + (t - d)))
+        {
+            dst.copy_from_slice(&self.buf()[start..t]);
+        }
+        // Offsets are relative to head; shift them by how far data moved.
+        let shift = |off: u32| -> u32 {
+            if off == UNSET {
+                UNSET
+            } else {
+                (i64::from(off) + head as i64 - i64::from(self.data))
+                    .clamp(0, i64::from(u32::MAX - 1)) as u32
+            }
+        };
+        self.mac_header = shift(self.mac_header);
+        self.network_header = shift(self.network_header);
+        self.transport_header = shift(self.transport_header);
+        self.tail = (head + (t - d)) as u32;
+        self.data = head as u32;
+        if let Some(old) = self.buf.replace(fresh) {
+            self.pool.inner().release(old);
+        }
+        Ok(())
+    }
+
+    /// `skb_cow_head()`: makes sure `headroom` bytes can be pushed and the
+    /// bytes are ours to write, expanding only when needed.
+    pub fn cow_head(&mut self, headroom: usize) -> Result<(), SkbError> {
+        if self.headroom() < headroom {
+            self.expand_head(headroom, 0)
+        } else {
+            self.unshare()
+        }
+    }
+
+    /// Makes sure `tailroom` bytes can be put (e.g. the FCS a NIC appends).
+    pub fn ensure_tailroom(&mut self, tailroom: usize) -> Result<(), SkbError> {
+        if self.tailroom() < tailroom {
+            self.expand_head(0, tailroom)
+        } else {
+            self.unshare()
+        }
+    }
+
     /// `skb_copy()`: a new skb with its own copy of the bytes, the same
     /// offsets and metadata, and a new id.
     pub fn copy(&self) -> Result<Skb, SkbError> {

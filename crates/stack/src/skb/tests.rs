@@ -394,3 +394,36 @@ fn clones_dropped_on_two_threads_at_once_return_the_buffer() {
     assert_eq!(s.heap_allocs, u64::try_from(s.free).unwrap());
     assert_eq!(s.recycled + s.heap_allocs, rounds);
 }
+
+#[test]
+fn expand_head_moves_data_and_headers() {
+    let p = pool();
+    let mut skb = p.alloc(100).unwrap();
+    skb.reserve(4).unwrap();
+    skb.put_slice(b"0123456789abcdef").unwrap();
+    skb.reset_mac_header();
+    skb.pull(6).unwrap();
+    skb.reset_network_header();
+    let clone = skb.clone();
+    assert_eq!(
+        skb.push(20).unwrap_err(),
+        SkbError::NoHeadroom {
+            want: 20,
+            headroom: 10
+        }
+    );
+    skb.cow_head(32).unwrap();
+    assert!(skb.headroom() >= 32);
+    assert!(!skb.shares_data_with(&clone));
+    assert_eq!(skb.data(), b"6789abcdef");
+    assert_eq!(skb.mac_header_bytes(), b"0123456789abcdef");
+    assert_eq!(skb.mac_len(), Some(6));
+    skb.push_slice(&[0xee; 20]).unwrap();
+    assert_eq!(clone.data(), b"6789abcdef");
+    let room = skb.tailroom();
+    skb.ensure_tailroom(room + 10).unwrap();
+    assert!(skb.tailroom() >= room + 10);
+    assert_eq!(&skb.data()[20..], b"6789abcdef");
+    drop((skb, clone));
+    assert_eq!(p.stats().in_use, 0);
+}

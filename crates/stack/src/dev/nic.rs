@@ -1,0 +1,659 @@
+//! The NIC and its driver: seed ingress steps 1–5 and the end of egress
+//! step 7.
+//!
+//! Hardware side: a frame arrives from the wire ([`Stack::nic_receive`]);
+//! the NIC checks its length and FCS (a bad frame is dropped here and only
+//! counted: the operating system never sees it), filters by destination MAC
+//! (own unicast, broadcast, the multicast list; everything when
+//! promiscuous), writes the frame into the next free rx descriptor's buffer
+//! ("DMA" into memory the driver posted beforehand) — or drops it when the
+//! ring is full (`rx_missed_errors`) — and raises an interrupt.
+//!
+//! Driver side: the NAPI poll ([`Stack::nic_poll`]) cleans completed tx
+//! descriptors (tx completion), then takes up to `budget` received frames
+//! off the ring, builds each skb (`eth_type_trans`: protocol, device,
+//! pkt_type, MAC header set and pulled), refills the descriptor with a fresh
+//! buffer and hands the skb to `netif_receive_skb`.
+//!
+//! Transmit: `ndo_start_xmit` ([`Stack::nic_start_xmit`]) places the skb on
+//! the tx ring; the NIC pads it to 60 bytes, inserts the VLAN tag if it
+//! offloads that, appends the FCS and sends it at line rate; when it has
+//! left, the descriptor completes and the interrupt is raised.
+//!
+//! Page flipping (DESIGN.md §7): a frame from a simulated link arrives as an
+//! skb; "DMA" swaps it into the descriptor in place of the posted buffer,
+//! which goes back to the pool, so no byte is copied. A frame from outside
+//! (TAP, pcap replay) is copied into the posted buffer ([`Stack::nic_receive_bytes`]).
+
+use std::collections::VecDeque;
+
+use netpath_wire::ethernet::{self, fcs, EtherType, EthernetAddress};
+
+use super::{DevError, DevKind, IfIndex};
+use crate::drop::DropReason;
+use crate::skb::{PacketType, Skb, VlanInfo};
+use crate::stack::{devm, Stack};
+use crate::time::{Duration, Instant};
+
+/// When the NIC computes the FCS of a received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FcsCheck {
+    /// Always (the honest, slow path; real frames from outside).
+    Always,
+    /// Only when the link says it altered the frame; an untouched frame has
+    /// its "FCS good" bit set for free, as in hardware (DESIGN.md §7).
+    #[default]
+    WhenTouched,
+}
+
+/// A NIC's fixed properties (`ethtool -g`, `-k`, speed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NicConfig {
+    /// Rx descriptors (`ethtool -G rx`).
+    pub rx_ring: usize,
+    /// Tx descriptors (`ethtool -G tx`).
+    pub tx_ring: usize,
+    /// Line rate in bit/s; `None` sends instantly.
+    pub speed_bps: Option<u64>,
+    pub fcs_check: FcsCheck,
+    /// NETIF_F_HW_VLAN_CTAG_RX.
+    pub vlan_rx_offload: bool,
+    /// NETIF_F_HW_VLAN_CTAG_TX.
+    pub vlan_tx_offload: bool,
+    /// Size of each rx buffer the driver posts.
+    pub rx_buf_size: usize,
+}
+
+impl Default for NicConfig {
+    fn default() -> Self {
+        NicConfig {
+            rx_ring: 256,
+            tx_ring: 256,
+            speed_bps: None,
+            fcs_check: FcsCheck::WhenTouched,
+            vlan_rx_offload: false,
+            vlan_tx_offload: false,
+            rx_buf_size: 2048,
+        }
+    }
+}
+
+impl NicConfig {
+    pub(crate) fn validate(&self) -> Result<(), DevError> {
+        if self.rx_ring == 0 || self.rx_ring > 32768 {
+            return Err(DevError::BadParam("rx ring size must be 1..=32768"));
+        }
+        if self.tx_ring == 0 || self.tx_ring > 32768 {
+            return Err(DevError::BadParam("tx ring size must be 1..=32768"));
+        }
+        if self.speed_bps == Some(0) {
+            return Err(DevError::BadParam("speed must be positive"));
+        }
+        if self.rx_buf_size < 64 {
+            return Err(DevError::BadParam("rx buffer size must be at least 64"));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of the NIC itself (`ethtool -S`), beyond `ip -s link`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NicHwStats {
+    /// Frames the MAC address filter refused.
+    pub rx_filtered: u64,
+    /// Frames whose FCS was computed and checked.
+    pub rx_fcs_computed: u64,
+    /// Frames that arrived while the device was down.
+    pub rx_while_down: u64,
+    /// Interrupts raised (and taken by the top half).
+    pub interrupts: u64,
+    /// Descriptors left without a buffer because the pool refused one.
+    pub rx_alloc_failed: u64,
+    /// Frames whose buffer had to grow for the FCS or padding.
+    pub tx_expanded: u64,
+}
+
+#[derive(Debug)]
+struct RxDesc {
+    /// The buffer the driver posted; after DMA, the frame.
+    buf: Option<Skb>,
+    /// The hardware wrote a frame here (descriptor done bit).
+    done: bool,
+}
+
+#[derive(Debug)]
+struct TxDesc {
+    /// `None` once the frame has left.
+    skb: Option<Skb>,
+    len: usize,
+    done_at: Instant,
+}
+
+/// A simulated Ethernet NIC and its driver's rings.
+#[derive(Debug)]
+pub struct Nic {
+    pub(crate) cfg: NicConfig,
+    rx_ring: Vec<RxDesc>,
+    /// Next descriptor the hardware fills.
+    rx_hw: usize,
+    /// Next descriptor the driver cleans.
+    rx_clean: usize,
+    tx_ring: VecDeque<TxDesc>,
+    tx_busy_until: Instant,
+    /// Frames that have left the NIC, for whatever carries them (a
+    /// simulated link, a TAP fd).
+    wire_out: VecDeque<Skb>,
+    pub(crate) irq_masked: bool,
+    pub(crate) napi_scheduled: bool,
+    pub(crate) hw: NicHwStats,
+}
+
+impl Nic {
+    pub(crate) fn new(cfg: NicConfig) -> Nic {
+        let mut rx_ring = Vec::with_capacity(cfg.rx_ring);
+        rx_ring.resize_with(cfg.rx_ring, || RxDesc {
+            buf: None,
+            done: false,
+        });
+        Nic {
+            cfg,
+            rx_ring,
+            rx_hw: 0,
+            rx_clean: 0,
+            tx_ring: VecDeque::with_capacity(cfg.tx_ring),
+            tx_busy_until: Instant::ZERO,
+            wire_out: VecDeque::with_capacity(cfg.tx_ring),
+            irq_masked: false,
+            napi_scheduled: false,
+            hw: NicHwStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &NicConfig {
+        &self.cfg
+    }
+
+    pub fn hw_stats(&self) -> &NicHwStats {
+        &self.hw
+    }
+
+    /// Is the device's interrupt masked (NAPI in charge)?
+    pub fn irq_masked(&self) -> bool {
+        self.irq_masked
+    }
+
+    pub fn napi_scheduled(&self) -> bool {
+        self.napi_scheduled
+    }
+
+    /// Received frames waiting on the ring for the driver.
+    pub fn rx_pending(&self) -> usize {
+        self.rx_ring.iter().filter(|d| d.done).count()
+    }
+
+    /// Descriptors in use on the tx ring (queued, sending, or completed but
+    /// not yet cleaned).
+    pub fn tx_in_use(&self) -> usize {
+        self.tx_ring.len()
+    }
+
+    pub fn tx_ring_full(&self) -> bool {
+        self.tx_ring.len() >= self.cfg.tx_ring
+    }
+
+    /// Frames sent and not yet taken by the link.
+    pub fn wire_pending(&self) -> usize {
+        self.wire_out.len()
+    }
+
+    /// Takes the next frame the NIC has sent (with its FCS).
+    pub fn take_sent(&mut self) -> Option<Skb> {
+        self.wire_out.pop_front()
+    }
+
+    /// When the frame being sent finishes, if one is.
+    pub(crate) fn next_tx_done(&self) -> Option<Instant> {
+        self.tx_ring
+            .iter()
+            .find(|d| d.skb.is_some())
+            .map(|d| d.done_at)
+    }
+
+    /// Received frames or tx completions are waiting for NAPI.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.rx_ring.get(self.rx_clean).is_some_and(|d| d.done)
+            || self.tx_ring.front().is_some_and(|d| d.skb.is_none())
+    }
+
+    /// Posts a buffer on every descriptor that lacks one (driver open and
+    /// refill). Returns how many could not get one.
+    fn refill(&mut self, pool: &crate::skb::SkbPool) -> u64 {
+        let mut failed = 0;
+        let size = self.cfg.rx_buf_size;
+        for d in self
+            .rx_ring
+            .iter_mut()
+            .filter(|d| d.buf.is_none() && !d.done)
+        {
+            match pool.alloc(size) {
+                Ok(b) => d.buf = Some(b),
+                Err(_) => failed += 1,
+            }
+        }
+        failed
+    }
+
+    /// Wire time of a frame of `len` bytes (with FCS), counting the 8-byte
+    /// preamble and 12-byte inter-frame gap.
+    fn wire_time(&self, len: usize) -> Duration {
+        match self.cfg.speed_bps {
+            None => Duration::ZERO,
+            Some(bps) => {
+                let bits = (len as u128 + 20) * 8;
+                let ns = (bits * 1_000_000_000).div_ceil(u128::from(bps));
+                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+            }
+        }
+    }
+}
+
+/// Ethernet's minimum frame without FCS.
+const MIN_FRAME: usize = ethernet::MIN_FRAME_LEN;
+
+impl Stack {
+    /// Posts rx buffers on a NIC's ring (`ndo_open`); called when it is set up.
+    pub(crate) fn nic_open(&mut self, ifindex: IfIndex) {
+        let pool = self.pool.clone();
+        if let Ok(nic) = self
+            .dev_mut(ifindex)
+            .and_then(|d| d.nic_mut().ok_or(DevError::NoSuchDevice(ifindex)))
+        {
+            let failed = nic.refill(&pool);
+            nic.hw.rx_alloc_failed += failed;
+        }
+    }
+
+    /// A frame (with its FCS) arrives at the NIC `ifindex` from the wire at
+    /// `now`. `touched`: the link altered it, so the FCS must be computed.
+    /// Seed ingress steps 1–5.
+    pub fn nic_receive(
+        &mut self,
+        now: Instant,
+        ifindex: IfIndex,
+        frame: Skb,
+        touched: bool,
+    ) -> Result<(), DevError> {
+        self.set_now(now);
+        self.nic_dma(ifindex, frame, touched)
+    }
+
+    /// A frame arriving as bytes (TAP, pcap replay): the NIC copies it into
+    /// the posted buffer, and always checks the FCS.
+    pub fn nic_receive_bytes(
+        &mut self,
+        now: Instant,
+        ifindex: IfIndex,
+        frame: &[u8],
+    ) -> Result<(), DevError> {
+        self.set_now(now);
+        let skb = match self.pool.alloc_from(0, frame) {
+            Ok(s) => s,
+            Err(_) => {
+                let dev = self.dev_mut(ifindex)?;
+                dev.stats.rx_missed_errors += 1;
+                return Ok(());
+            }
+        };
+        self.nic_dma(ifindex, skb, true)
+    }
+
+    fn nic_dma(&mut self, ifindex: IfIndex, mut frame: Skb, touched: bool) -> Result<(), DevError> {
+        let now = self.now;
+        let dev = devm(&mut self.devs, ifindex)?;
+        let accepts_dst = frame
+            .data()
+            .get(..6)
+            .and_then(EthernetAddress::from_bytes)
+            .map(|dst| dev.mac_filter_accepts(dst));
+        let (up, mtu) = (dev.flags.up, dev.mtu as usize);
+        let super::Device { kind, stats, .. } = dev;
+        let DevKind::Nic(nic) = kind else {
+            return Err(DevError::WrongKind {
+                dev: ifindex,
+                expected: "NIC",
+            });
+        };
+        self.tracer.skb(now, "nic_rx", &frame);
+        // Step 1: a NIC that is down does not receive.
+        if !up {
+            nic.hw.rx_while_down += 1;
+            return Ok(());
+        }
+        // Length: a runt, or longer than MTU + header + two tags + FCS.
+        let len = frame.len();
+        if len < MIN_FRAME + ethernet::FCS_LEN
+            || len > mtu + ethernet::HEADER_LEN + 8 + ethernet::FCS_LEN
+        {
+            stats.rx_length_errors += 1;
+            stats.rx_errors += 1;
+            return Ok(());
+        }
+        // Step 3: FCS (computed only when it may be wrong, unless told to).
+        if touched || nic.cfg.fcs_check == FcsCheck::Always {
+            nic.hw.rx_fcs_computed += 1;
+            if fcs::check_fcs(frame.data()).is_err() {
+                stats.rx_crc_errors += 1;
+                stats.rx_errors += 1;
+                self.tracer.event(now, "nic_rx_crc_error", Some(ifindex));
+                return Ok(());
+            }
+        }
+        if frame.trim(len - ethernet::FCS_LEN).is_err() {
+            stats.rx_length_errors += 1;
+            stats.rx_errors += 1;
+            return Ok(());
+        }
+        // Step 2: destination MAC filter.
+        if accepts_dst != Some(true) {
+            nic.hw.rx_filtered += 1;
+            return Ok(());
+        }
+        // Step 4: DMA into the next descriptor, if the driver has one ready.
+        let slot = nic.rx_hw;
+        let Some(desc) = nic.rx_ring.get_mut(slot) else {
+            return Ok(());
+        };
+        if desc.done || desc.buf.is_none() {
+            stats.rx_missed_errors += 1;
+            self.tracer.event(now, "nic_rx_missed", Some(ifindex));
+            return Ok(());
+        }
+        frame.meta = Default::default();
+        desc.buf = Some(frame); // page flip: the posted buffer goes back to the pool
+        desc.done = true;
+        nic.rx_hw = (slot + 1) % nic.rx_ring.len();
+        // Step 5: raise the interrupt (unless masked: NAPI will find it).
+        if !nic.irq_masked {
+            self.nic_interrupt(ifindex);
+        }
+        Ok(())
+    }
+
+    /// The NIC's NAPI poll (the driver's `poll` method): tx completions,
+    /// then up to `budget` received frames. Returns the rx work done.
+    pub(crate) fn nic_poll(&mut self, ifindex: IfIndex, budget: usize) -> usize {
+        self.nic_clean_tx(ifindex);
+        let mut work = 0;
+        while work < budget {
+            let Some(skb) = self.nic_clean_rx_one(ifindex) else {
+                break;
+            };
+            work += 1;
+            self.netif_receive_skb(skb);
+        }
+        work
+    }
+
+    /// Takes one received frame off the ring, refills the descriptor and
+    /// builds the skb (seed step 7).
+    fn nic_clean_rx_one(&mut self, ifindex: IfIndex) -> Option<Skb> {
+        let now = self.now;
+        let pool = self.pool.clone();
+        let dev = devm(&mut self.devs, ifindex).ok()?;
+        let (mac, flags_offload) = (dev.mac, dev.flags.vlan_rx_offload);
+        let super::Device { kind, stats, .. } = dev;
+        let DevKind::Nic(nic) = kind else { return None };
+        let slot = nic.rx_clean;
+        let desc = nic.rx_ring.get_mut(slot)?;
+        if !desc.done {
+            return None;
+        }
+        let mut skb = desc.buf.take()?;
+        desc.done = false;
+        match pool.alloc(nic.cfg.rx_buf_size) {
+            Ok(b) => desc.buf = Some(b),
+            Err(_) => nic.hw.rx_alloc_failed += 1,
+        }
+        nic.rx_clean = (slot + 1) % nic.rx_ring.len();
+        let frame_len = skb.len();
+        stats.rx_packets += 1;
+        stats.rx_bytes += frame_len as u64;
+        skb.meta.ingress_dev = Some(ifindex);
+        skb.meta.tstamp = Some(now);
+        // Hardware VLAN stripping (NETIF_F_HW_VLAN_CTAG_RX).
+        if flags_offload && nic.cfg.vlan_rx_offload {
+            vlan_hw_strip(&mut skb);
+        }
+        if eth_type_trans(&mut skb, mac).is_err() {
+            stats.rx_length_errors += 1;
+            stats.rx_errors += 1;
+            return None;
+        }
+        if skb.meta.pkt_type == PacketType::Multicast {
+            stats.multicast += 1;
+        }
+        Some(skb)
+    }
+
+    /// Tx completion: frees the descriptors of frames that have left, counts
+    /// them, and wakes the queue if it was stopped.
+    fn nic_clean_tx(&mut self, ifindex: IfIndex) {
+        let now = self.now;
+        let Ok(dev) = devm(&mut self.devs, ifindex) else {
+            return;
+        };
+        let super::Device {
+            kind,
+            stats,
+            queue_stopped,
+            ..
+        } = dev;
+        let DevKind::Nic(nic) = kind else { return };
+        let mut cleaned = 0;
+        while nic.tx_ring.front().is_some_and(|d| d.skb.is_none()) {
+            if let Some(d) = nic.tx_ring.pop_front() {
+                stats.tx_packets += 1;
+                stats.tx_bytes += d.len as u64;
+                cleaned += 1;
+            }
+        }
+        // Wake once a quarter of the ring is free (drivers' wake threshold).
+        let threshold = (nic.cfg.tx_ring / 4).max(1);
+        let free = nic.cfg.tx_ring - nic.tx_ring.len().min(nic.cfg.tx_ring);
+        let wake = *queue_stopped && free >= threshold;
+        if cleaned > 0 {
+            self.tracer
+                .event_detail(now, "napi_consume_skb", Some(ifindex), cleaned);
+        }
+        if wake {
+            self.netif_wake_queue(ifindex);
+        }
+    }
+
+    /// `ndo_start_xmit` of the NIC driver: the frame (from its MAC header) goes
+    /// on the tx ring. Returns it if the ring is full (NETDEV_TX_BUSY).
+    pub(crate) fn nic_start_xmit(&mut self, ifindex: IfIndex, mut skb: Skb) -> Result<(), Skb> {
+        let now = self.now;
+        let Ok(dev) = devm(&mut self.devs, ifindex) else {
+            self.kfree_skb(skb, DropReason::DevReady);
+            return Ok(());
+        };
+        let super::Device {
+            kind, stats, flags, ..
+        } = dev;
+        let DevKind::Nic(nic) = kind else {
+            return Err(skb);
+        };
+        if nic.tx_ring.len() >= nic.cfg.tx_ring {
+            return Err(skb);
+        }
+        // Hardware tag insertion from the skb.
+        if let Some(tag) = skb.meta.vlan {
+            if nic.cfg.vlan_tx_offload && flags.vlan_tx_offload {
+                skb.meta.vlan = None;
+                if vlan_insert_tag(&mut skb, tag).is_err() {
+                    stats.tx_errors += 1;
+                    stats.tx_dropped += 1;
+                    self.kfree_skb(skb, DropReason::Nomem);
+                    return Ok(());
+                }
+            }
+        }
+        // Pad to the Ethernet minimum, then append the FCS.
+        let len = skb.len();
+        let pad = MIN_FRAME.saturating_sub(len);
+        if skb.tailroom() < pad + ethernet::FCS_LEN {
+            nic.hw.tx_expanded += 1;
+        }
+        let appended = skb.ensure_tailroom(pad + ethernet::FCS_LEN).and_then(|()| {
+            skb.put(pad)?.fill(0);
+            let l = skb.len();
+            skb.put(ethernet::FCS_LEN)?;
+            Ok(l)
+        });
+        let Ok(body_len) = appended else {
+            stats.tx_errors += 1;
+            stats.tx_dropped += 1;
+            self.kfree_skb(skb, DropReason::Nomem);
+            return Ok(());
+        };
+        let _ = fcs::append(skb.data_mut(), body_len);
+        let wire_len = skb.len();
+        let start = nic.tx_busy_until.max(now);
+        let done_at = start + nic.wire_time(wire_len);
+        nic.tx_busy_until = done_at;
+        self.tracer.skb(now, "nic_tx", &skb);
+        nic.tx_ring.push_back(TxDesc {
+            skb: Some(skb),
+            len: body_len,
+            done_at,
+        });
+        Ok(())
+    }
+
+    /// Hardware progress on every NIC at `now`: frames whose last bit has
+    /// left go to the wire; their descriptors complete and raise the
+    /// interrupt. Returns whether anything happened.
+    pub(crate) fn nic_hw_progress(&mut self) -> bool {
+        let now = self.now;
+        let mut irqs = Vec::new();
+        for dev in self.devs.iter_mut().flatten() {
+            let ifindex = dev.ifindex;
+            let Some(nic) = dev.nic_mut() else { continue };
+            let mut completed = false;
+            for d in nic.tx_ring.iter_mut() {
+                if d.skb.is_some() && d.done_at <= now {
+                    if let Some(s) = d.skb.take() {
+                        nic.wire_out.push_back(s);
+                    }
+                    completed = true;
+                } else if d.skb.is_some() {
+                    break;
+                }
+            }
+            if completed && !nic.irq_masked {
+                irqs.push(ifindex);
+            }
+        }
+        let any = !irqs.is_empty();
+        for i in irqs {
+            self.nic_interrupt(i);
+        }
+        any
+    }
+
+    /// Takes the frames NIC `ifindex` has put on the wire, oldest first.
+    pub fn nic_take_sent(&mut self, ifindex: IfIndex, out: &mut Vec<Skb>) {
+        if let Ok(nic) = self
+            .dev_mut(ifindex)
+            .and_then(|d| d.nic_mut().ok_or(DevError::NoSuchDevice(ifindex)))
+        {
+            out.extend(nic.wire_out.drain(..));
+        }
+    }
+}
+
+/// `eth_type_trans()`: sets `pkt_type` from the destination MAC, the
+/// protocol from the ethertype (802.3 length frames get ETH_P_802_3), the
+/// MAC header, and pulls the Ethernet header.
+pub(crate) fn eth_type_trans(
+    skb: &mut Skb,
+    dev_mac: EthernetAddress,
+) -> Result<(), crate::skb::SkbError> {
+    skb.reset_mac_header();
+    let data = skb.data();
+    let (dst, ty) = match (
+        data.get(..6).and_then(EthernetAddress::from_bytes),
+        data.get(12..14),
+    ) {
+        (Some(d), Some(t)) => (d, u16::from_be_bytes([t[0], t[1]])),
+        _ => {
+            return Err(crate::skb::SkbError::PullPastTail {
+                want: 14,
+                len: data.len(),
+            })
+        }
+    };
+    skb.meta.pkt_type = if dst.is_broadcast() {
+        PacketType::Broadcast
+    } else if dst.is_multicast() {
+        PacketType::Multicast
+    } else if dst != dev_mac {
+        PacketType::OtherHost
+    } else {
+        PacketType::Host
+    };
+    skb.meta.protocol = if EtherType(ty).is_length() {
+        ETH_P_802_3
+    } else {
+        ty
+    };
+    skb.pull(ethernet::HEADER_LEN)?;
+    skb.reset_network_header();
+    Ok(())
+}
+
+/// ETH_P_802_3: protocol of frames whose type field is a length.
+pub const ETH_P_802_3: u16 = 0x0001;
+
+/// Moves an 802.1Q/802.1ad tag from the frame (MAC header at data) into the
+/// skb, as a NIC with VLAN stripping does.
+fn vlan_hw_strip(skb: &mut Skb) {
+    let d = skb.data();
+    let Some(tpid) = d.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]])) else {
+        return;
+    };
+    if tpid != EtherType::VLAN.0 {
+        return;
+    }
+    let Some(tci) = d.get(14..16).map(|t| u16::from_be_bytes([t[0], t[1]])) else {
+        return;
+    };
+    if d.len() < 18 {
+        return;
+    }
+    let bytes = skb.data_mut();
+    bytes.copy_within(0..12, 4);
+    if skb.pull(4).is_ok() {
+        skb.meta.vlan = Some(VlanInfo { proto: tpid, tci });
+    }
+}
+
+/// Inserts `tag` after the MAC addresses of the frame at data
+/// (`__vlan_insert_tag`), growing the headroom if needed.
+pub(crate) fn vlan_insert_tag(skb: &mut Skb, tag: VlanInfo) -> Result<(), crate::skb::SkbError> {
+    skb.cow_head(4)?;
+    skb.push(4)?;
+    let d = skb.data_mut();
+    if d.len() < 16 {
+        return Err(crate::skb::SkbError::PullPastTail {
+            want: 16,
+            len: d.len(),
+        });
+    }
+    d.copy_within(4..16, 0);
+    d[12..14].copy_from_slice(&tag.proto.to_be_bytes());
+    d[14..16].copy_from_slice(&tag.tci.to_be_bytes());
+    skb.reset_mac_header();
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! `dev_queue_xmit`: seed egress step 7 (`net/core/dev.c`), and what Linux
+//! does after it: the qdisc is run, the driver places the skb on its tx ring
+//! (`dev_hard_start_xmit` → `ndo_start_xmit`), the NIC sends it, and tx
+//! completion frees the descriptor.
+//!
+//! Order: the MAC header pointer is set (`skb_reset_mac_header`); tc egress
+//! runs (and may drop, redirect or mirror); then the packet is enqueued on
+//! the device's qdisc and `__qdisc_run` dequeues into the driver until the
+//! qdisc is empty, the driver stops the queue (tx ring full: the packet is
+//! kept for later, `dev_requeue_skb`, and the queue is woken on completion),
+//! or `dev_tx_weight` packets have gone (then the run is rescheduled).
+//! Virtual devices (VLAN, bridge, bond, veth, loopback) have no qdisc
+//! (`noqueue`) and transmit directly.
+
+use super::{DevKind, IfIndex};
+use crate::drop::DropReason;
+use crate::sched::tc::TcVerdict;
+use crate::sched::{NetXmit, QdiscCtx};
+use crate::skb::Skb;
+use crate::stack::{devm, Stack, RECURSION_LIMIT};
+
+/// Why `dev_queue_xmit` did not take a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmitError {
+    /// The device does not exist.
+    NoDevice,
+    /// Dropped (by tc, the qdisc, a down device, …): counted with its reason.
+    Dropped(DropReason),
+    /// Queued, but the qdisc is congested (NET_XMIT_CN).
+    Congested,
+}
+
+/// Bytes from data to the network header on a leaving packet (its MAC header
+/// length), or 14 if the network header is unset.
+pub(crate) fn mac_len_at_data(skb: &Skb) -> usize {
+    skb.network_header()
+        .map_or(14, |n| n.saturating_sub(skb.data_offset()))
+}
+
+impl Stack {
+    /// `dev_queue_xmit()`: sends `skb` (data at its MAC header) out of
+    /// `skb.meta.egress_dev` at `now`.
+    pub fn dev_queue_xmit(&mut self, now: crate::time::Instant, skb: Skb) -> Result<(), XmitError> {
+        self.set_now(now);
+        let Some(dev) = skb.meta.egress_dev else {
+            self.kfree_skb(skb, DropReason::DevReady);
+            return Err(XmitError::NoDevice);
+        };
+        self.dev_queue_xmit_on(skb, dev)
+    }
+
+    /// `dev_queue_xmit()` on `dev` (sets `egress_dev`).
+    pub(crate) fn dev_queue_xmit_on(
+        &mut self,
+        mut skb: Skb,
+        dev: IfIndex,
+    ) -> Result<(), XmitError> {
+        let now = self.now;
+        skb.meta.egress_dev = Some(dev);
+        skb.reset_mac_header();
+        self.tracer.skb(now, "dev_queue_xmit", &skb);
+        if self.recursion >= RECURSION_LIMIT {
+            self.kfree_skb(skb, DropReason::NotSpecified);
+            return Err(XmitError::Dropped(DropReason::NotSpecified));
+        }
+        let up = match self.dev(dev) {
+            Ok(d) => d.flags.up,
+            Err(_) => {
+                self.kfree_skb(skb, DropReason::DevReady);
+                return Err(XmitError::NoDevice);
+            }
+        };
+        if !up {
+            if let Ok(d) = devm(&mut self.devs, dev) {
+                d.stats.tx_dropped += 1;
+            }
+            self.kfree_skb(skb, DropReason::DevReady);
+            return Err(XmitError::Dropped(DropReason::DevReady));
+        }
+        self.recursion += 1;
+        let r = self.dev_queue_xmit_inner(skb, dev);
+        self.recursion -= 1;
+        r
+    }
+
+    fn dev_queue_xmit_inner(&mut self, skb: Skb, dev: IfIndex) -> Result<(), XmitError> {
+        let Some(mut skb) = self.sch_handle_egress(skb, dev)? else {
+            return Ok(());
+        };
+        let now = self.now;
+        let has_qdisc = self.dev(dev).is_ok_and(|d| d.qdisc.is_some());
+        if !has_qdisc {
+            // noqueue: straight to the driver.
+            return match self.dev_hard_start_xmit(skb, dev) {
+                Ok(()) => Ok(()),
+                Err(s) => {
+                    if let Ok(d) = devm(&mut self.devs, dev) {
+                        d.stats.tx_dropped += 1;
+                    }
+                    self.kfree_skb(s, DropReason::DevReady);
+                    Err(XmitError::Dropped(DropReason::DevReady))
+                }
+            };
+        }
+        skb.meta.tstamp = Some(now);
+        self.tracer.skb(now, "qdisc_enqueue", &skb);
+        let mut ctx = QdiscCtx {
+            now,
+            to_free: std::mem::take(&mut self.scratch_to_free),
+        };
+        let rc = match devm(&mut self.devs, dev)
+            .ok()
+            .and_then(|d| d.qdisc.as_mut())
+        {
+            Some(q) => q.enqueue(skb, &mut ctx),
+            None => NetXmit::Drop,
+        };
+        self.free_qdisc_drops(&mut ctx, dev);
+        self.scratch_to_free = ctx.to_free;
+        self.qdisc_run(dev);
+        match rc {
+            NetXmit::Success => Ok(()),
+            NetXmit::Congested => Err(XmitError::Congested),
+            NetXmit::Drop => Err(XmitError::Dropped(DropReason::QdiscDrop)),
+        }
+    }
+
+    /// Frees what a qdisc dropped, counting each on the device and by reason.
+    fn free_qdisc_drops(&mut self, ctx: &mut QdiscCtx, dev: IfIndex) {
+        let n = ctx.to_free.len() as u64;
+        if n == 0 {
+            return;
+        }
+        if let Ok(d) = devm(&mut self.devs, dev) {
+            d.stats.tx_dropped += n;
+        }
+        for (s, reason) in ctx.to_free.drain(..) {
+            self.tracer.kfree_skb(self.now, &s, reason);
+            self.drops.kfree_skb_reason(s, reason);
+        }
+    }
+
+    /// `sch_handle_egress()`: tc egress. `Ok(None)`: the packet was taken.
+    fn sch_handle_egress(&mut self, mut skb: Skb, dev: IfIndex) -> Result<Option<Skb>, XmitError> {
+        let mut mirrors = std::mem::take(&mut self.scratch_mirrors);
+        mirrors.clear();
+        let verdict = match devm(&mut self.devs, dev)
+            .ok()
+            .and_then(|d| d.tc_egress.as_mut())
+        {
+            Some(chain) => chain.run(&mut skb, dev, &mut mirrors),
+            None => {
+                self.scratch_mirrors = mirrors;
+                return Ok(Some(skb));
+            }
+        };
+        self.tracer.skb(self.now, "sch_handle_egress", &skb);
+        for &(to, dir) in &mirrors {
+            let clone = skb.clone();
+            self.tc_send(clone, to, dir, false);
+        }
+        mirrors.clear();
+        self.scratch_mirrors = mirrors;
+        match verdict {
+            TcVerdict::Pass => Ok(Some(skb)),
+            TcVerdict::Drop => {
+                self.kfree_skb(skb, DropReason::TcEgress);
+                Err(XmitError::Dropped(DropReason::TcEgress))
+            }
+            TcVerdict::Redirect(to, dir) => {
+                self.tc_send(skb, to, dir, false);
+                Ok(None)
+            }
+        }
+    }
+
+    /// `__qdisc_run()`: dequeue into the driver while it takes packets, up to
+    /// `dev_tx_weight`; with more left, the run is rescheduled (NET_TX).
+    pub(crate) fn qdisc_run(&mut self, dev: IfIndex) {
+        let now = self.now;
+        let mut quota = self.softnet.dev_tx_weight;
+        loop {
+            let Ok(d) = devm(&mut self.devs, dev) else {
+                return;
+            };
+            if d.queue_stopped || !d.flags.up {
+                return;
+            }
+            if quota == 0 {
+                self.netif_schedule(dev);
+                return;
+            }
+            let mut ctx = QdiscCtx {
+                now,
+                to_free: std::mem::take(&mut self.scratch_to_free),
+            };
+            let next = match d.requeued.take() {
+                Some(s) => Some(s),
+                None => d.qdisc.as_mut().and_then(|q| q.dequeue(&mut ctx)),
+            };
+            self.free_qdisc_drops(&mut ctx, dev);
+            self.scratch_to_free = ctx.to_free;
+            let Some(skb) = next else { return };
+            quota -= 1;
+            if let Err(back) = self.dev_hard_start_xmit(skb, dev) {
+                // NETDEV_TX_BUSY: keep it, stop until a completion wakes us.
+                if let Ok(d) = devm(&mut self.devs, dev) {
+                    d.requeued = Some(back);
+                    if let Some(q) = d.qdisc.as_mut() {
+                        q.note_requeue();
+                    }
+                }
+                self.netif_stop_queue(dev);
+                return;
+            }
+            // A driver stops its queue as soon as its ring is full.
+            if self
+                .dev(dev)
+                .ok()
+                .and_then(|d| d.nic())
+                .is_some_and(|n| n.tx_ring_full())
+            {
+                self.netif_stop_queue(dev);
+                return;
+            }
+        }
+    }
+
+    /// `netif_stop_queue()`.
+    pub(crate) fn netif_stop_queue(&mut self, dev: IfIndex) {
+        if let Ok(d) = devm(&mut self.devs, dev) {
+            if !d.queue_stopped {
+                d.queue_stopped = true;
+                self.tracer.event(self.now, "netif_stop_queue", Some(dev));
+            }
+        }
+    }
+
+    /// `netif_wake_queue()`: restart and schedule the qdisc.
+    pub(crate) fn netif_wake_queue(&mut self, dev: IfIndex) {
+        if let Ok(d) = devm(&mut self.devs, dev) {
+            if d.queue_stopped {
+                d.queue_stopped = false;
+                self.tracer.event(self.now, "netif_wake_queue", Some(dev));
+                self.netif_schedule(dev);
+            }
+        }
+    }
+
+    /// `__netif_schedule()`: the qdisc of `dev` runs in NET_TX.
+    pub(crate) fn netif_schedule(&mut self, dev: IfIndex) {
+        self.softnet.schedule_output(dev);
+    }
+
+    /// The NET_TX softirq: runs the qdiscs that were scheduled.
+    pub(crate) fn net_tx_action(&mut self) {
+        let n = self.softnet.output_len();
+        for _ in 0..n {
+            let Some(dev) = self.softnet.next_output() else {
+                break;
+            };
+            self.qdisc_run(dev);
+        }
+    }
+
+    /// `dev_hard_start_xmit()`: taps see the packet leave, then the device's
+    /// driver takes it. Returns the packet if the driver is busy.
+    pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
+        self.tracer.skb(self.now, "dev_hard_start_xmit", &skb);
+        self.deliver_taps_all(&skb, dev, true);
+        let kind = match self.dev(dev) {
+            Ok(d) => match &d.kind {
+                DevKind::Nic(_) => 0,
+                DevKind::Loopback => 1,
+                DevKind::Vlan(_) => 2,
+                DevKind::Bridge(_) => 3,
+                DevKind::Bond(_) => 4,
+                DevKind::Veth(_) => 5,
+            },
+            Err(_) => return Err(skb),
+        };
+        match kind {
+            0 => self.nic_start_xmit(dev, skb),
+            1 => {
+                self.loopback_xmit(dev, skb);
+                Ok(())
+            }
+            2 => {
+                self.vlan_dev_hard_start_xmit(dev, skb);
+                Ok(())
+            }
+            3 => {
+                self.br_dev_xmit(dev, skb);
+                Ok(())
+            }
+            4 => {
+                self.bond_start_xmit(dev, skb);
+                Ok(())
+            }
+            _ => {
+                self.veth_xmit(dev, skb);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every qdisc's next watchdog at or before `now` schedules its run.
+    pub(crate) fn qdisc_watchdogs(&mut self) -> bool {
+        let now = self.now;
+        let mut due = Vec::new();
+        for d in self.devs.iter().flatten() {
+            if let Some(q) = &d.qdisc {
+                if !d.queue_stopped
+                    && q.stats().qlen > 0
+                    && q.next_wakeup().is_some_and(|t| t <= now)
+                {
+                    due.push(d.ifindex);
+                }
+            }
+        }
+        let any = !due.is_empty();
+        for d in due {
+            self.netif_schedule(d);
+        }
+        any
+    }
+}
