@@ -141,8 +141,12 @@ impl Stack {
             let mut busy = self.nic_hw_progress();
             busy |= self.run_timers();
             if self.softnet.rx_pending() {
-                self.net_rx_action();
                 busy = true;
+                if self.net_rx_action() {
+                    // Out of budget with work left: yield, as softirq does to
+                    // ksoftirqd; the deadline says "now" and we come back.
+                    break;
+                }
             }
             if self.softnet.tx_pending() {
                 self.net_tx_action();

@@ -202,6 +202,7 @@ impl Stack {
         Ok(())
     }
 
+    #[allow(dead_code)] // for bridge_del_port / bond_release
     pub(crate) fn release(&mut self, master: IfIndex, port: IfIndex) -> Result<(), DevError> {
         let p = devm(&mut self.devs, port)?;
         if p.master != Some(master) {

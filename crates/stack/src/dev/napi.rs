@@ -145,8 +145,10 @@ impl Stack {
     }
 
     /// The NET_RX softirq: polls scheduled NAPI instances round robin until
-    /// the poll list is empty or `netdev_budget` is spent.
-    pub(crate) fn net_rx_action(&mut self) {
+    /// the poll list is empty or `netdev_budget` is spent. Returns true when
+    /// it stopped for the budget with instances still scheduled
+    /// (`time_squeeze`).
+    pub(crate) fn net_rx_action(&mut self) -> bool {
         let weight = self.softnet.dev_weight;
         let mut budget = self.softnet.netdev_budget;
         while let Some(id) = self.softnet.poll_list.pop_front() {
@@ -163,10 +165,12 @@ impl Stack {
                 if !self.softnet.poll_list.is_empty() {
                     self.softnet.stats.time_squeeze += 1;
                     self.tracer.event(self.now, "net_rx_action_squeeze", None);
+                    return true;
                 }
                 break;
             }
         }
+        false
     }
 
     /// One `napi->poll()` call: at most `budget` packets.

@@ -472,6 +472,8 @@ impl Stack {
 
     /// `ndo_start_xmit` of the NIC driver: the frame (from its MAC header) goes
     /// on the tx ring. Returns it if the ring is full (NETDEV_TX_BUSY).
+    // The busy packet comes back by value: boxing it would allocate per packet.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn nic_start_xmit(&mut self, ifindex: IfIndex, mut skb: Skb) -> Result<(), Skb> {
         let now = self.now;
         let Ok(dev) = devm(&mut self.devs, ifindex) else {

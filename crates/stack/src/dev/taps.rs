@@ -177,21 +177,26 @@ impl Stack {
     /// the packet (clones, the last one the original). Returns the packet
     /// when no tap took it.
     pub(crate) fn deliver_ptype_base(&mut self, skb: Skb, dev: IfIndex) -> Option<Skb> {
-        let n = self.taps.list.len();
-        let mut matching = (0..n).filter(|&i| {
-            self.taps.list[i]
-                .as_ref()
-                .is_some_and(|t| t.protocol.is_some() && t.wants(&skb, dev, false))
-        });
-        let mut prev = matching.next()?;
-        let rest: Vec<usize> = matching.collect();
-        for i in rest {
+        let Some(mut prev) = self.next_protocol_tap(0, &skb, dev) else {
+            return Some(skb);
+        };
+        // Each match but the last gets a clone, the last the original.
+        while let Some(i) = self.next_protocol_tap(prev + 1, &skb, dev) {
             let c = skb.clone();
             self.tap_deliver(prev, c);
             prev = i;
         }
         self.tap_deliver(prev, skb);
         None
+    }
+
+    /// The first protocol tap at or after `from` that wants `skb`.
+    fn next_protocol_tap(&self, from: usize, skb: &Skb, dev: IfIndex) -> Option<usize> {
+        (from..self.taps.list.len()).find(|&i| {
+            self.taps.list[i]
+                .as_ref()
+                .is_some_and(|t| t.protocol.is_some() && t.wants(skb, dev, false))
+        })
     }
 
     fn tap_deliver(&mut self, i: usize, skb: Skb) {
@@ -215,7 +220,7 @@ impl Stack {
                     }
                     _ => cap.record(now, frame),
                 }
-                drop(skb);
+                self.consume_skb(skb);
             }
             TapSink::Queue { queue, limit } => {
                 if queue.len() >= *limit {

@@ -265,6 +265,8 @@ impl Stack {
 
     /// `dev_hard_start_xmit()`: taps see the packet leave, then the device's
     /// driver takes it. Returns the packet if the driver is busy.
+    // The busy packet comes back by value: boxing it would allocate per packet.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
         self.tracer.skb(self.now, "dev_hard_start_xmit", &skb);
         self.deliver_taps_all(&skb, dev, true);
