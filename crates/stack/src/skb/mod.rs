@@ -73,6 +73,10 @@ impl fmt::Display for SkbError {
 
 impl std::error::Error for SkbError {}
 
+/// Headroom `expand_head` keeps at most from the old buffer (beyond what
+/// the caller asks for).
+const EXPAND_KEEP_HEADROOM: usize = 128;
+
 /// Offset not set (Linux's `(typeof(skb->mac_header))~0U`).
 const UNSET: u32 = u32::MAX;
 
@@ -408,16 +412,6 @@ impl Skb {
     /// least `headroom` bytes before data and `tailroom` after tail (more if
     /// it already had more). Header offsets move with the data.
     pub fn expand_head(&mut self, headroom: usize, tailroom: usize) -> Result<(), SkbError> {
-        let head = headroom.max(self.headroom());
-        let room = tailroom.max(self.tailroom());
-        let size = head
-            .checked_add(self.len())
-            .and_then(|v| v.checked_add(room))
-            .ok_or(SkbError::TooLarge {
-                size: usize::MAX,
-                max: PoolConfig::MAX_BUFFER,
-            })?;
-        let (mut fresh, _id) = self.pool.inner().take(size)?;
         let (d, t) = (self.data as usize, self.tail as usize);
         // Headers already pulled (e.g. the MAC header) move along too.
         let start = [self.mac_header, self.network_header, self.transport_header]
@@ -426,6 +420,20 @@ impl Skb {
             .map(|o| o as usize)
             .min()
             .unwrap_or(d);
+        // Keep some of the old headroom for headers pushed later, but not a
+        // huge one; the pool rounds the size up to its class, so the
+        // tailroom usually comes out larger than asked.
+        let head = headroom
+            .max(self.headroom().min(EXPAND_KEEP_HEADROOM))
+            .max(d - start);
+        let size = head
+            .checked_add(t - d)
+            .and_then(|v| v.checked_add(tailroom))
+            .ok_or(SkbError::TooLarge {
+                size: usize::MAX,
+                max: PoolConfig::MAX_BUFFER,
+            })?;
+        let (mut fresh, _id) = self.pool.inner().take(size)?;
         let dst_start = head - (d - start);
         if let Some(dst) =
             Arc::get_mut(&mut fresh).and_then(|b| b.get_mut(dst_start..head + (t - d)))
