@@ -8,12 +8,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use netpath::skb::SkbPool;
+use netpath_wire::arp::{ArpPacket, ArpRepr};
 use netpath_wire::ethernet::{self, fcs, EtherType};
 use netpath_wire::icmpv4::{Icmpv4Packet, Icmpv4Repr};
 use netpath_wire::ipv4::{Ipv4Packet, Ipv4Repr, Protocol};
 use netpath_wire::tcp::{TcpPacket, TcpRepr};
 use netpath_wire::udp::{UdpPacket, UdpRepr};
-use netpath_wire::arp::{ArpPacket, ArpRepr};
 
 fuzz_target!(|data: &[u8]| {
     let pool = SkbPool::default();
@@ -48,7 +48,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let hl = ip.header_len();
     let total = hl + repr.payload_len;
-    skb.trim(total).expect("total length was checked against the buffer");
+    skb.trim(total)
+        .expect("total length was checked against the buffer");
     skb.pull(hl).expect("header length was checked");
     skb.reset_transport_header();
     if repr.is_fragment() {

@@ -80,6 +80,10 @@ drop_reasons! {
     TcEgress = "TC_EGRESS",
     TcIngress = "TC_INGRESS",
     QdiscDrop = "QDISC_DROP",
+    /// A qdisc over its limit (fq_codel's overflow drop from the fattest flow).
+    QdiscOverlimit = "QDISC_OVERLIMIT",
+    /// An AQM dropped it for congestion (CoDel's drop at dequeue).
+    QdiscCongested = "QDISC_CONGESTED",
     CpuBacklog = "CPU_BACKLOG",
     /// No handler for the ethertype.
     UnhandledProto = "UNHANDLED_PROTO",

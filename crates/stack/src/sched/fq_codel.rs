@@ -325,7 +325,7 @@ impl FqCodel {
 
     fn codel_drop(&mut self, e: Entry, ctx: &mut QdiscCtx) {
         self.stats.drops += 1;
-        ctx.drop_skb(e.skb, DropReason::QdiscDrop);
+        ctx.drop_skb(e.skb, DropReason::QdiscCongested);
     }
 
     /// `codel_dequeue` on flow `idx`: the next packet to send from it, after
@@ -421,7 +421,7 @@ impl FqCodel {
             bytes += e.skb.len() as u64;
             mem += u64::from(e.mem);
             dropped += 1;
-            ctx.drop_skb(e.skb, DropReason::QdiscDrop);
+            ctx.drop_skb(e.skb, DropReason::QdiscOverlimit);
             if dropped >= self.cfg.drop_batch || bytes >= threshold {
                 break;
             }
@@ -860,7 +860,10 @@ mod tests {
         );
         let tags: Vec<u8> = ctx.to_free.iter().map(|(s, _)| s.data()[0]).collect();
         assert_eq!(tags, [0, 1, 2, 3, 4, 5, 6, 7]);
-        assert!(ctx.to_free.iter().all(|(_, r)| *r == DropReason::QdiscDrop));
+        assert!(ctx
+            .to_free
+            .iter()
+            .all(|(_, r)| *r == DropReason::QdiscOverlimit));
         let fat_idx = q.flow_of(&pkt(&pool, fat, 1, ctx.now));
         let thin_idx = q.flow_of(&pkt(&pool, thin, 1, ctx.now));
         assert_eq!(q.flow_backlog(fat_idx), (7, 7000));
@@ -931,7 +934,8 @@ mod tests {
         for k in 1..=300u64 {
             ctx.now = Instant::from_millis(3 * k);
             assert!(q.dequeue(&mut ctx).is_some());
-            for _ in ctx.to_free.drain(..) {
+            for (_, reason) in ctx.to_free.drain(..) {
+                assert_eq!(reason, DropReason::QdiscCongested);
                 drop_times.push(3 * k);
             }
         }

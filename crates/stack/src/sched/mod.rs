@@ -47,7 +47,10 @@ pub struct QdiscCtx {
 
 impl QdiscCtx {
     pub fn new(now: Instant) -> Self {
-        QdiscCtx { now, to_free: Vec::new() }
+        QdiscCtx {
+            now,
+            to_free: Vec::new(),
+        }
     }
 
     /// Hands a packet to the caller to be freed as a drop.
