@@ -137,37 +137,48 @@ impl Stack {
     /// `sch_handle_ingress()`: tc ingress on `dev`. Returns the packet if it
     /// continues up this device's path.
     fn sch_handle_ingress(&mut self, mut skb: Skb, dev: IfIndex) -> Option<Skb> {
-        let now = self.now;
-        let mut mirrors = std::mem::take(&mut self.scratch_mirrors);
-        mirrors.clear();
-        let verdict = match devm(&mut self.devs, dev)
-            .ok()
-            .and_then(|d| d.tc_ingress.as_mut())
-        {
-            Some(chain) => chain.run(&mut skb, dev, &mut mirrors),
-            None => {
-                self.scratch_mirrors = mirrors;
-                return Some(skb);
-            }
-        };
-        self.tracer.skb(now, "sch_handle_ingress", &skb);
-        for &(to, dir) in &mirrors {
-            let clone = skb.clone();
-            self.tc_send(clone, to, dir, true);
-        }
-        mirrors.clear();
-        self.scratch_mirrors = mirrors;
-        match verdict {
-            TcVerdict::Pass => Some(skb),
-            TcVerdict::Drop => {
+        match self.tc_classify(&mut skb, dev, TcDirection::Ingress) {
+            None | Some(TcVerdict::Pass) => Some(skb),
+            Some(TcVerdict::Drop) => {
                 self.kfree_skb(skb, DropReason::TcIngress);
                 None
             }
-            TcVerdict::Redirect(to, dir) => {
+            Some(TcVerdict::Redirect(to, dir)) => {
                 self.tc_send(skb, to, dir, true);
                 None
             }
         }
+    }
+
+    /// Runs `dev`'s tc chain for `hook` on the packet and sends the clones
+    /// its mirror actions ask for. `None`: no chain on that hook.
+    pub(crate) fn tc_classify(
+        &mut self,
+        skb: &mut Skb,
+        dev: IfIndex,
+        hook: TcDirection,
+    ) -> Option<TcVerdict> {
+        let mut mirrors = std::mem::take(&mut self.scratch_mirrors);
+        mirrors.clear();
+        let chain = devm(&mut self.devs, dev).ok().and_then(|d| match hook {
+            TcDirection::Ingress => d.tc_ingress.as_mut(),
+            TcDirection::Egress => d.tc_egress.as_mut(),
+        });
+        let verdict = chain.map(|c| c.run(skb, dev, &mut mirrors));
+        if verdict.is_some() {
+            let point = match hook {
+                TcDirection::Ingress => "sch_handle_ingress",
+                TcDirection::Egress => "sch_handle_egress",
+            };
+            self.tracer.skb(self.now, point, skb);
+        }
+        for &(to, dir) in &mirrors {
+            let clone = skb.clone();
+            self.tc_send(clone, to, dir, hook == TcDirection::Ingress);
+        }
+        mirrors.clear();
+        self.scratch_mirrors = mirrors;
+        verdict
     }
 
     /// Sends a packet tc redirected or mirrored: to `to`'s ingress (as if it

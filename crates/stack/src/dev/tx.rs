@@ -14,7 +14,7 @@
 
 use super::{DevKind, IfIndex};
 use crate::drop::DropReason;
-use crate::sched::tc::TcVerdict;
+use crate::sched::tc::{TcDirection, TcVerdict};
 use crate::sched::{NetXmit, QdiscCtx};
 use crate::skb::Skb;
 use crate::stack::{devm, Stack, RECURSION_LIMIT};
@@ -142,32 +142,13 @@ impl Stack {
 
     /// `sch_handle_egress()`: tc egress. `Ok(None)`: the packet was taken.
     fn sch_handle_egress(&mut self, mut skb: Skb, dev: IfIndex) -> Result<Option<Skb>, XmitError> {
-        let mut mirrors = std::mem::take(&mut self.scratch_mirrors);
-        mirrors.clear();
-        let verdict = match devm(&mut self.devs, dev)
-            .ok()
-            .and_then(|d| d.tc_egress.as_mut())
-        {
-            Some(chain) => chain.run(&mut skb, dev, &mut mirrors),
-            None => {
-                self.scratch_mirrors = mirrors;
-                return Ok(Some(skb));
-            }
-        };
-        self.tracer.skb(self.now, "sch_handle_egress", &skb);
-        for &(to, dir) in &mirrors {
-            let clone = skb.clone();
-            self.tc_send(clone, to, dir, false);
-        }
-        mirrors.clear();
-        self.scratch_mirrors = mirrors;
-        match verdict {
-            TcVerdict::Pass => Ok(Some(skb)),
-            TcVerdict::Drop => {
+        match self.tc_classify(&mut skb, dev, TcDirection::Egress) {
+            None | Some(TcVerdict::Pass) => Ok(Some(skb)),
+            Some(TcVerdict::Drop) => {
                 self.kfree_skb(skb, DropReason::TcEgress);
                 Err(XmitError::Dropped(DropReason::TcEgress))
             }
-            TcVerdict::Redirect(to, dir) => {
+            Some(TcVerdict::Redirect(to, dir)) => {
                 self.tc_send(skb, to, dir, false);
                 Ok(None)
             }
