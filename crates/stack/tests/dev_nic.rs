@@ -563,7 +563,8 @@ fn unknown_ethertype_is_dropped_unhandled() {
     net.run(1);
     let s = net.stack(1);
     assert_eq!(s.drops().get(DropReason::UnhandledProto), 1);
-    assert_eq!(s.dev(net.nics[1]).unwrap().stats().rx_nohandler, 1);
+    assert_eq!(s.dev(net.nics[1]).unwrap().stats().rx_dropped, 1);
+    assert_eq!(s.dev(net.nics[1]).unwrap().stats().rx_nohandler, 0);
     let last = s
         .tracer()
         .events()

@@ -481,7 +481,7 @@ impl Stack {
             return Ok(());
         };
         let super::Device {
-            kind, stats, flags, ..
+            kind, stats, ..
         } = dev;
         let DevKind::Nic(nic) = kind else {
             return Err(skb);
@@ -489,16 +489,15 @@ impl Stack {
         if nic.tx_ring.len() >= nic.cfg.tx_ring {
             return Err(skb);
         }
-        // Hardware tag insertion from the skb.
-        if let Some(tag) = skb.meta.vlan {
-            if nic.cfg.vlan_tx_offload && flags.vlan_tx_offload {
-                skb.meta.vlan = None;
-                if vlan_insert_tag(&mut skb, tag).is_err() {
-                    stats.tx_errors += 1;
-                    stats.tx_dropped += 1;
-                    self.kfree_skb(skb, DropReason::Nomem);
-                    return Ok(());
-                }
+        // A tag held in the skb goes into the frame: by the NIC when it
+        // offloads that, else in software first (validate_xmit_vlan); the
+        // bytes on the wire are the same.
+        if let Some(tag) = skb.meta.vlan.take() {
+            if vlan_insert_tag(&mut skb, tag).is_err() {
+                stats.tx_errors += 1;
+                stats.tx_dropped += 1;
+                self.kfree_skb(skb, DropReason::Nomem);
+                return Ok(());
             }
         }
         // Pad to the Ethernet minimum, then append the FCS.

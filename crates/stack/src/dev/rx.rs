@@ -121,14 +121,16 @@ impl Stack {
     /// `ptype_base`): protocol handlers registered on the stack (IPv4 and
     /// ARP come with the IPv4 layer) and protocol taps.
     fn deliver_l3(&mut self, skb: Skb, dev: IfIndex, exact: bool) {
-        let Some(skb) = self.deliver_ptype_base(skb, dev) else {
+        let Some(skb) = self.deliver_ptype_base(skb, dev, exact) else {
             return;
         };
+        // As Linux: a packet for a device not designated to receive (an
+        // inactive bond slave) counts as rx_nohandler, any other as rx_dropped.
         if let Ok(d) = devm(&mut self.devs, dev) {
             if exact {
-                d.stats.rx_dropped += 1;
-            } else {
                 d.stats.rx_nohandler += 1;
+            } else {
+                d.stats.rx_dropped += 1;
             }
         }
         self.kfree_skb(skb, DropReason::UnhandledProto);

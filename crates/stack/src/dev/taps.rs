@@ -176,12 +176,18 @@ impl Stack {
     /// ptype_base for `skb.meta.protocol`: every matching protocol tap gets
     /// the packet (clones, the last one the original). Returns the packet
     /// when no tap took it.
-    pub(crate) fn deliver_ptype_base(&mut self, skb: Skb, dev: IfIndex) -> Option<Skb> {
-        let Some(mut prev) = self.next_protocol_tap(0, &skb, dev) else {
+    /// `exact`: only taps bound to this very device (RX_HANDLER_EXACT).
+    pub(crate) fn deliver_ptype_base(
+        &mut self,
+        skb: Skb,
+        dev: IfIndex,
+        exact: bool,
+    ) -> Option<Skb> {
+        let Some(mut prev) = self.next_protocol_tap(0, &skb, dev, exact) else {
             return Some(skb);
         };
         // Each match but the last gets a clone, the last the original.
-        while let Some(i) = self.next_protocol_tap(prev + 1, &skb, dev) {
+        while let Some(i) = self.next_protocol_tap(prev + 1, &skb, dev, exact) {
             let c = skb.clone();
             self.tap_deliver(prev, c);
             prev = i;
@@ -191,11 +197,17 @@ impl Stack {
     }
 
     /// The first protocol tap at or after `from` that wants `skb`.
-    fn next_protocol_tap(&self, from: usize, skb: &Skb, dev: IfIndex) -> Option<usize> {
+    fn next_protocol_tap(
+        &self,
+        from: usize,
+        skb: &Skb,
+        dev: IfIndex,
+        exact: bool,
+    ) -> Option<usize> {
         (from..self.taps.list.len()).find(|&i| {
-            self.taps.list[i]
-                .as_ref()
-                .is_some_and(|t| t.protocol.is_some() && t.wants(skb, dev, false))
+            self.taps.list[i].as_ref().is_some_and(|t| {
+                t.protocol.is_some() && (!exact || t.dev == Some(dev)) && t.wants(skb, dev, false)
+            })
         })
     }
 
