@@ -480,9 +480,7 @@ impl Stack {
             self.kfree_skb(skb, DropReason::DevReady);
             return Ok(());
         };
-        let super::Device {
-            kind, stats, ..
-        } = dev;
+        let super::Device { kind, stats, .. } = dev;
         let DevKind::Nic(nic) = kind else {
             return Err(skb);
         };

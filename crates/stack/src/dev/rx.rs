@@ -215,13 +215,8 @@ impl Stack {
                             return;
                         }
                     }
-                    // A tag held in the skb goes back into the frame.
-                    if let Some(tag) = skb.meta.vlan.take() {
-                        if super::nic::vlan_insert_tag(&mut skb, tag).is_err() {
-                            self.kfree_skb(skb, DropReason::Nomem);
-                            return;
-                        }
-                    }
+                    // A tag held in the skb stays there: the sending
+                    // device writes it into the frame.
                 }
                 let _ = self.dev_queue_xmit_on(skb, to);
             }
