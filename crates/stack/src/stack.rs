@@ -35,6 +35,7 @@ pub struct Stack {
     /// Reused buffers, so that the packet path allocates nothing.
     pub(crate) scratch_mirrors: Vec<(IfIndex, crate::sched::tc::TcDirection)>,
     pub(crate) scratch_to_free: Vec<(Skb, DropReason)>,
+    pub(crate) scratch_devs: Vec<IfIndex>,
 }
 
 impl Stack {
@@ -58,6 +59,7 @@ impl Stack {
             recursion: 0,
             scratch_mirrors: Vec::with_capacity(8),
             scratch_to_free: Vec::with_capacity(64),
+            scratch_devs: Vec::with_capacity(16),
         };
         s.add_loopback();
         s

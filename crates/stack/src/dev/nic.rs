@@ -535,7 +535,8 @@ impl Stack {
     /// interrupt. Returns whether anything happened.
     pub(crate) fn nic_hw_progress(&mut self) -> bool {
         let now = self.now;
-        let mut irqs = Vec::new();
+        let mut irqs = std::mem::take(&mut self.scratch_devs);
+        irqs.clear();
         for dev in self.devs.iter_mut().flatten() {
             let ifindex = dev.ifindex;
             let Some(nic) = dev.nic_mut() else { continue };
@@ -555,9 +556,10 @@ impl Stack {
             }
         }
         let any = !irqs.is_empty();
-        for i in irqs {
+        for &i in &irqs {
             self.nic_interrupt(i);
         }
+        self.scratch_devs = irqs;
         any
     }
 

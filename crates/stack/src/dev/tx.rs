@@ -290,7 +290,8 @@ impl Stack {
     /// Every qdisc's next watchdog at or before `now` schedules its run.
     pub(crate) fn qdisc_watchdogs(&mut self) -> bool {
         let now = self.now;
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut self.scratch_devs);
+        due.clear();
         for d in self.devs.iter().flatten() {
             if let Some(q) = &d.qdisc {
                 if !d.queue_stopped
@@ -302,9 +303,10 @@ impl Stack {
             }
         }
         let any = !due.is_empty();
-        for d in due {
+        for &d in &due {
             self.netif_schedule(d);
         }
+        self.scratch_devs = due;
         any
     }
 }
