@@ -15,6 +15,10 @@
 pub mod capture;
 pub mod dev;
 pub mod drop;
+pub mod ipv4;
+pub mod mib;
+pub mod neigh;
+pub mod netfilter;
 pub mod sched;
 pub mod sim;
 pub mod skb;

@@ -39,11 +39,6 @@ pub enum ChecksumState {
     Partial { start: u16, offset: u16 },
 }
 
-/// Which route (dst_entry) the packet follows: an index into the routing
-/// layer's dst cache, which the IPv4 issue defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DstRef(pub u32);
-
 /// The owning socket (`skb->sk`): an index into the socket table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SockRef(pub u32);
@@ -72,7 +67,8 @@ pub struct SkbMeta {
     pub hash: u32,
     /// `skb->tstamp`: when the packet arrived or is due to leave.
     pub tstamp: Option<Instant>,
-    pub dst: Option<DstRef>,
+    /// `skb_dst()`: the route the packet follows, as routing decided it.
+    pub dst: Option<crate::ipv4::route::Dst>,
     pub sk: Option<SockRef>,
     pub ip_summed: ChecksumState,
     /// Set when the skb is freed as a drop (`kfree_skb_reason`).
