@@ -95,7 +95,10 @@ pub struct IcmpMsgMib {
 
 impl Default for IcmpMsgMib {
     fn default() -> Self {
-        IcmpMsgMib { in_type: [0; 256], out_type: [0; 256] }
+        IcmpMsgMib {
+            in_type: [0; 256],
+            out_type: [0; 256],
+        }
     }
 }
 
@@ -127,7 +130,11 @@ mod tests {
 
     #[test]
     fn renders_like_proc_net_snmp() {
-        let m = IpMib { in_receives: 3, forw_datagrams: 1, ..IpMib::default() };
+        let m = IpMib {
+            in_receives: 3,
+            forw_datagrams: 1,
+            ..IpMib::default()
+        };
         let r = m.render();
         let mut lines = r.lines();
         let names = lines.next().unwrap();
@@ -137,6 +144,9 @@ mod tests {
         let mut msg = IcmpMsgMib::default();
         msg.in_type[8] = 2;
         msg.out_type[0] = 2;
-        assert_eq!(msg.fields(), vec![("InType8".to_string(), 2), ("OutType0".to_string(), 2)]);
+        assert_eq!(
+            msg.fields(),
+            vec![("InType8".to_string(), 2), ("OutType0".to_string(), 2)]
+        );
     }
 }

@@ -148,6 +148,8 @@ impl Stack {
         for _ in 0..64 {
             let mut busy = self.nic_hw_progress();
             busy |= self.run_timers();
+            busy |= self.neigh_timer();
+            busy |= self.ip_frag_timer();
             if self.softnet.rx_pending() {
                 busy = true;
                 if self.net_rx_action() {
@@ -189,6 +191,8 @@ impl Stack {
             }
             consider(self.dev_timer_deadline(d));
         }
+        consider(self.neigh_next_timer());
+        consider(self.ip_frag_next_timer());
         next.map(|t| t.max(self.now))
     }
 }

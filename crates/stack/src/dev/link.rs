@@ -33,7 +33,7 @@ fn check_name(name: &str) -> Result<(), DevError> {
 }
 
 impl Stack {
-    fn register_netdevice(
+    pub(crate) fn register_netdevice(
         &mut self,
         name: &str,
         kind: DevKind,

@@ -72,6 +72,8 @@ pub enum DevKind {
     Bridge(Box<bridge::Bridge>),
     Bond(Box<bond::Bond>),
     Veth(veth::Veth),
+    /// An IP-in-IP tunnel (`ipip.c`).
+    Ipip(crate::ipv4::ipip::IpipTunnel),
 }
 
 impl DevKind {
@@ -84,6 +86,7 @@ impl DevKind {
             DevKind::Bridge(_) => "bridge",
             DevKind::Bond(_) => "bond",
             DevKind::Veth(_) => "veth",
+            DevKind::Ipip(_) => "ipip",
         }
     }
 }

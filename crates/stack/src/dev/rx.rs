@@ -121,6 +121,24 @@ impl Stack {
     /// `ptype_base`): protocol handlers registered on the stack (IPv4 and
     /// ARP come with the IPv4 layer) and protocol taps.
     fn deliver_l3(&mut self, skb: Skb, dev: IfIndex, exact: bool) {
+        // The stack's own handlers (not bound to a device: not for exact
+        // delivery); protocol taps of the same type get clones first.
+        if !exact {
+            let handler = match skb.meta.protocol {
+                ETH_P_IP => Some(true),
+                ETH_P_ARP => Some(false),
+                _ => None,
+            };
+            if let Some(is_ip) = handler {
+                self.deliver_ptype_base_clones(&skb, dev);
+                if is_ip {
+                    self.ip_rcv(skb);
+                } else {
+                    self.arp_rcv(skb);
+                }
+                return;
+            }
+        }
         let Some(skb) = self.deliver_ptype_base(skb, dev, exact) else {
             return;
         };
@@ -233,6 +251,9 @@ impl Stack {
         }
     }
 }
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_ARP: u16 = 0x0806;
 
 fn is_vlan_proto(p: u16) -> bool {
     p == 0x8100 || p == 0x88a8

@@ -196,6 +196,16 @@ impl Stack {
         None
     }
 
+    /// A clone of `skb` to every protocol tap that wants it, keeping the
+    /// original for a built-in handler (IPv4, ARP).
+    pub(crate) fn deliver_ptype_base_clones(&mut self, skb: &Skb, dev: IfIndex) {
+        let mut at = 0;
+        while let Some(i) = self.next_protocol_tap(at, skb, dev, false) {
+            self.tap_deliver(i, skb.clone());
+            at = i + 1;
+        }
+    }
+
     /// The first protocol tap at or after `from` that wants `skb`.
     fn next_protocol_tap(
         &self,

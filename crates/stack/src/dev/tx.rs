@@ -259,6 +259,7 @@ impl Stack {
                 DevKind::Bridge(_) => 3,
                 DevKind::Bond(_) => 4,
                 DevKind::Veth(_) => 5,
+                DevKind::Ipip(_) => 6,
             },
             Err(_) => return Err(skb),
         };
@@ -280,8 +281,16 @@ impl Stack {
                 self.bond_start_xmit(dev, skb);
                 Ok(())
             }
-            _ => {
+            5 => {
                 self.veth_xmit(dev, skb);
+                Ok(())
+            }
+            _ => {
+                // A tunnel takes IPv4 from the routing layer (dst_output);
+                // a frame handed to it by dev_queue_xmit is unwrapped first.
+                let mut skb = skb;
+                let _ = skb.pull(mac_len_at_data(&skb));
+                self.ipip_tunnel_xmit(skb, dev);
                 Ok(())
             }
         }

@@ -20,7 +20,12 @@ pub struct InetAddr {
 
 impl Stack {
     /// `ip addr add ADDR/LEN dev DEV`.
-    pub fn ip_addr_add(&mut self, dev: IfIndex, addr: Ipv4Addr, prefix_len: u8) -> Result<(), DevError> {
+    pub fn ip_addr_add(
+        &mut self,
+        dev: IfIndex,
+        addr: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<(), DevError> {
         self.dev(dev)?;
         if prefix_len > 32 || addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
             return Err(DevError::BadParam("invalid IPv4 address or prefix length"));
@@ -29,9 +34,18 @@ impl Stack {
             return Err(DevError::BadParam("address already assigned (EEXIST)"));
         }
         let net = mask(addr, prefix_len);
-        let host_bits = if prefix_len == 32 { 0 } else { u32::MAX >> prefix_len };
+        let host_bits = if prefix_len == 32 {
+            0
+        } else {
+            u32::MAX >> prefix_len
+        };
         let broadcast = Ipv4Addr::from(u32::from(net) | host_bits);
-        self.ip.addrs.push(InetAddr { dev, addr, prefix_len, broadcast });
+        self.ip.addrs.push(InetAddr {
+            dev,
+            addr,
+            prefix_len,
+            broadcast,
+        });
         let base = Route {
             rtype: RouteType::Local,
             dst: addr,
@@ -47,7 +61,12 @@ impl Stack {
         };
         self.ip.routes.add(base.clone());
         if prefix_len < 31 {
-            self.ip.routes.add(Route { rtype: RouteType::Broadcast, dst: broadcast, scope: Scope::Link, ..base.clone() });
+            self.ip.routes.add(Route {
+                rtype: RouteType::Broadcast,
+                dst: broadcast,
+                scope: Scope::Link,
+                ..base.clone()
+            });
         }
         if prefix_len < 32 {
             self.ip.routes.add(Route {
@@ -72,7 +91,9 @@ impl Stack {
             .position(|a| a.dev == dev && a.addr == addr)
             .ok_or(DevError::BadParam("no such address (EADDRNOTAVAIL)"))?;
         let a = self.ip.addrs.remove(i);
-        self.ip.routes.remove_matching(|r| r.proto == RouteProto::Kernel && r.prefsrc == Some(a.addr) && r.dev == Some(dev));
+        self.ip.routes.remove_matching(|r| {
+            r.proto == RouteProto::Kernel && r.prefsrc == Some(a.addr) && r.dev == Some(dev)
+        });
         Ok(())
     }
 

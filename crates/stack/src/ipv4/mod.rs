@@ -19,7 +19,10 @@ pub mod forward;
 pub mod fragment;
 pub mod icmp;
 pub mod input;
+pub mod ipip;
 pub mod output;
+pub mod raw;
+pub mod reject;
 pub mod route;
 
 use crate::dev::IfIndex;
@@ -93,6 +96,7 @@ pub struct Ipv4State {
     pub(crate) icmp: icmp::IcmpState,
     /// `ip_idents`: per-destination-hash IP ID counters.
     pub(crate) idents: Vec<u16>,
+    pub(crate) raw: Vec<Option<raw::RawSocket>>,
 }
 
 impl Ipv4State {

@@ -76,7 +76,12 @@ pub struct Route {
 
 impl Route {
     /// A static unicast route `DST/LEN [via GW] dev DEV` in table main.
-    pub fn unicast(dst: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>, dev: Option<IfIndex>) -> Route {
+    pub fn unicast(
+        dst: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+        dev: Option<IfIndex>,
+    ) -> Route {
         Route {
             rtype: RouteType::Unicast,
             dst,
@@ -84,7 +89,11 @@ impl Route {
             gateway,
             dev,
             metric: 0,
-            scope: if gateway.is_some() { Scope::Universe } else { Scope::Link },
+            scope: if gateway.is_some() {
+                Scope::Universe
+            } else {
+                Scope::Link
+            },
             prefsrc: None,
             mtu: None,
             table: RT_TABLE_MAIN,
@@ -94,7 +103,11 @@ impl Route {
 
     /// A route of a special type (`blackhole|unreachable|prohibit DST/LEN`).
     pub fn special(rtype: RouteType, dst: Ipv4Addr, prefix_len: u8) -> Route {
-        Route { rtype, scope: Scope::Universe, ..Route::unicast(dst, prefix_len, None, None) }
+        Route {
+            rtype,
+            scope: Scope::Universe,
+            ..Route::unicast(dst, prefix_len, None, None)
+        }
     }
 }
 
@@ -174,11 +187,21 @@ pub struct FibRule {
 
 impl FibRule {
     pub fn lookup(priority: u32, table: u32) -> FibRule {
-        FibRule { priority, from: None, to: None, iif: None, oif: None, fwmark: None, action: RuleAction::Table(table) }
+        FibRule {
+            priority,
+            from: None,
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: None,
+            action: RuleAction::Table(table),
+        }
     }
 
     fn matches(&self, k: &FlowKey) -> bool {
-        let pfx = |p: Option<(Ipv4Addr, u8)>, a: Ipv4Addr| p.is_none_or(|(n, l)| mask(a, l) == mask(n, l));
+        let pfx = |p: Option<(Ipv4Addr, u8)>, a: Ipv4Addr| {
+            p.is_none_or(|(n, l)| mask(a, l) == mask(n, l))
+        };
         pfx(self.from, k.saddr.unwrap_or(Ipv4Addr::UNSPECIFIED))
             && pfx(self.to, k.daddr)
             && self.iif.is_none_or(|i| k.iif == Some(i))
@@ -303,7 +326,12 @@ impl RouteTables {
         let r = Route { dst, ..r };
         match t.get_mut(dst, r.prefix_len) {
             Some(list) => {
-                list.retain(|x| !(x.metric == r.metric && x.dev == r.dev && x.rtype == r.rtype && x.gateway == r.gateway));
+                list.retain(|x| {
+                    !(x.metric == r.metric
+                        && x.dev == r.dev
+                        && x.rtype == r.rtype
+                        && x.gateway == r.gateway)
+                });
                 list.push(r);
                 list.sort_by_key(|x| x.metric);
             }
@@ -335,9 +363,18 @@ impl RouteTables {
 
     /// Every route of every table.
     pub fn all(&self) -> Vec<Route> {
-        let mut v: Vec<Route> = self.tables.values().flat_map(|t| t.iter().flat_map(|(_, _, l)| l.iter().cloned())).collect();
+        let mut v: Vec<Route> = self
+            .tables
+            .values()
+            .flat_map(|t| t.iter().flat_map(|(_, _, l)| l.iter().cloned()))
+            .collect();
         v.sort_by(|a, b| {
-            (b.table, u32::from(a.dst), a.prefix_len, a.metric).cmp(&(a.table, u32::from(b.dst), b.prefix_len, b.metric))
+            (b.table, u32::from(a.dst), a.prefix_len, a.metric).cmp(&(
+                a.table,
+                u32::from(b.dst),
+                b.prefix_len,
+                b.metric,
+            ))
         });
         v
     }
@@ -360,9 +397,16 @@ impl RouteTables {
                 RuleAction::Unreachable => return Err(RouteError::HostUnreachable),
                 RuleAction::Prohibit => return Err(RouteError::Prohibited),
             };
-            let Some(fib) = self.tables.get(&table) else { continue };
-            let Some((_, _, list)) = fib.lookup(k.daddr) else { continue };
-            let usable = list.iter().find(|r| r.dev.is_none_or(|d| dev_ok(d)) && k.oif.is_none_or(|o| r.dev.is_none() || r.dev == Some(o)));
+            let Some(fib) = self.tables.get(&table) else {
+                continue;
+            };
+            let Some((_, _, list)) = fib.lookup(k.daddr) else {
+                continue;
+            };
+            let usable = list.iter().find(|r| {
+                r.dev.is_none_or(|d| dev_ok(d))
+                    && k.oif.is_none_or(|o| r.dev.is_none() || r.dev == Some(o))
+            });
             if let Some(r) = usable {
                 return Ok(r);
             }
@@ -371,7 +415,10 @@ impl RouteTables {
     }
 
     fn pmtu_of(&self, daddr: Ipv4Addr, now: Instant) -> Option<u32> {
-        self.pmtu.iter().find(|(d, _, exp)| *d == daddr && *exp > now).map(|(_, m, _)| *m)
+        self.pmtu
+            .iter()
+            .find(|(d, _, exp)| *d == daddr && *exp > now)
+            .map(|(_, m, _)| *m)
     }
 }
 
@@ -392,9 +439,17 @@ impl Stack {
     }
 
     /// `ip route del DST/LEN [table T]`: removes the routes to that prefix.
-    pub fn route_del(&mut self, dst: Ipv4Addr, prefix_len: u8, table: u32) -> Result<(), RouteError> {
+    pub fn route_del(
+        &mut self,
+        dst: Ipv4Addr,
+        prefix_len: u8,
+        table: u32,
+    ) -> Result<(), RouteError> {
         let d = mask(dst, prefix_len);
-        let n = self.ip.routes.remove_matching(|r| r.table == table && r.dst == d && r.prefix_len == prefix_len);
+        let n = self
+            .ip
+            .routes
+            .remove_matching(|r| r.table == table && r.dst == d && r.prefix_len == prefix_len);
         if n == 0 {
             Err(RouteError::Invalid)
         } else {
@@ -410,7 +465,10 @@ impl Stack {
     /// `ip rule add`.
     pub fn rule_add(&mut self, rule: FibRule) {
         let rules = &mut self.ip.routes.rules;
-        let at = rules.iter().position(|r| r.priority > rule.priority).unwrap_or(rules.len());
+        let at = rules
+            .iter()
+            .position(|r| r.priority > rule.priority)
+            .unwrap_or(rules.len());
         rules.insert(at, rule);
     }
 
@@ -427,7 +485,8 @@ impl Stack {
         let t = &mut self.ip.routes.pmtu;
         t.retain(|(d, _, e)| *d != daddr && *e > now);
         t.push((daddr, mtu, exp));
-        self.tracer.event_detail(now, "ip_rt_update_pmtu", None, u64::from(mtu));
+        self.tracer
+            .event_detail(now, "ip_rt_update_pmtu", None, u64::from(mtu));
     }
 
     fn dev_usable(&self, d: IfIndex) -> bool {
@@ -435,18 +494,37 @@ impl Stack {
     }
 
     /// `ip_route_output_key()`: the route for a packet this host sends.
-    pub fn ip_route_output(&self, daddr: Ipv4Addr, saddr: Option<Ipv4Addr>, oif: Option<IfIndex>, mark: u32) -> Result<Dst, RouteError> {
+    pub fn ip_route_output(
+        &self,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+        oif: Option<IfIndex>,
+        mark: u32,
+    ) -> Result<Dst, RouteError> {
         if let Some(s) = saddr {
             if !s.is_unspecified() && !self.is_local_addr(s) {
                 return Err(RouteError::Invalid);
             }
         }
-        let key = FlowKey { daddr, saddr, iif: None, oif, mark };
+        let key = FlowKey {
+            daddr,
+            saddr,
+            iif: None,
+            oif,
+            mark,
+        };
         let dev_ok = |d: IfIndex| self.dev_usable(d);
         // Limited broadcast out of a given device needs no route.
         if daddr.is_broadcast() {
             let dev = oif.ok_or(RouteError::NetUnreachable)?;
-            return Ok(self.dst_for(RouteType::Broadcast, dev, None, None, daddr, DstInput::Local));
+            return Ok(self.dst_for(
+                RouteType::Broadcast,
+                dev,
+                None,
+                None,
+                daddr,
+                DstInput::Local,
+            ));
         }
         let r = self.ip.routes.lookup(&key, &dev_ok)?;
         match r.rtype {
@@ -474,45 +552,94 @@ impl Stack {
         Ok(dst)
     }
 
-    fn dst_for(&self, rtype: RouteType, dev: IfIndex, gateway: Option<Ipv4Addr>, route_mtu: Option<u32>, daddr: Ipv4Addr, input: DstInput) -> Dst {
+    fn dst_for(
+        &self,
+        rtype: RouteType,
+        dev: IfIndex,
+        gateway: Option<Ipv4Addr>,
+        route_mtu: Option<u32>,
+        daddr: Ipv4Addr,
+        input: DstInput,
+    ) -> Dst {
         let dev_mtu = self.dev(dev).map_or(1500, |d| d.mtu);
         let mut mtu = route_mtu.unwrap_or(dev_mtu).min(dev_mtu);
         if let Some(p) = self.ip.routes.pmtu_of(daddr, self.now) {
             mtu = mtu.min(p);
         }
-        Dst { rtype, dev, gateway, mtu, prefsrc: None, input }
+        Dst {
+            rtype,
+            dev,
+            gateway,
+            mtu,
+            prefsrc: None,
+            input,
+        }
     }
 
     /// `ip route get DST [from SRC] [iif DEV] [oif DEV] [mark M]`: an input
     /// lookup when `iif` is given, else an output lookup.
-    pub fn route_get(&self, daddr: Ipv4Addr, saddr: Option<Ipv4Addr>, iif: Option<IfIndex>, oif: Option<IfIndex>, mark: u32) -> Result<Dst, RouteError> {
+    pub fn route_get(
+        &self,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+        iif: Option<IfIndex>,
+        oif: Option<IfIndex>,
+        mark: u32,
+    ) -> Result<Dst, RouteError> {
         match iif {
-            Some(i) => self.route_input_lookup(daddr, saddr.unwrap_or(Ipv4Addr::UNSPECIFIED), i, mark),
+            Some(i) => {
+                self.route_input_lookup(daddr, saddr.unwrap_or(Ipv4Addr::UNSPECIFIED), i, mark)
+            }
             None => self.ip_route_output(daddr, saddr, oif, mark),
         }
     }
 
     /// The input route for a packet `saddr` → `daddr` that arrived on `iif`.
-    fn route_input_lookup(&self, daddr: Ipv4Addr, saddr: Ipv4Addr, iif: IfIndex, mark: u32) -> Result<Dst, RouteError> {
+    fn route_input_lookup(
+        &self,
+        daddr: Ipv4Addr,
+        saddr: Ipv4Addr,
+        iif: IfIndex,
+        mark: u32,
+    ) -> Result<Dst, RouteError> {
         // Martians: a source that cannot be (multicast, limited broadcast,
         // loopback from outside).
-        if saddr.is_multicast() || saddr.is_broadcast() || (saddr.is_loopback() && iif != IfIndex(1)) {
+        if saddr.is_multicast()
+            || saddr.is_broadcast()
+            || (saddr.is_loopback() && iif != IfIndex(1))
+        {
             return Err(RouteError::Invalid);
         }
         if daddr.is_broadcast() || daddr.is_multicast() {
-            let t = if daddr.is_broadcast() { RouteType::Broadcast } else { RouteType::Multicast };
+            let t = if daddr.is_broadcast() {
+                RouteType::Broadcast
+            } else {
+                RouteType::Multicast
+            };
             return Ok(self.dst_for(t, iif, None, None, daddr, DstInput::Local));
         }
-        let key = FlowKey { daddr, saddr: Some(saddr), iif: Some(iif), oif: None, mark };
+        let key = FlowKey {
+            daddr,
+            saddr: Some(saddr),
+            iif: Some(iif),
+            oif: None,
+            mark,
+        };
         let dev_ok = |d: IfIndex| self.dev_usable(d);
         let r = match self.ip.routes.lookup(&key, &dev_ok) {
             Ok(r) => r,
-            Err(RouteError::NetUnreachable) if !self.ip.forwarding(iif) => return Err(RouteError::HostUnreachable),
+            Err(RouteError::NetUnreachable) if !self.ip.forwarding(iif) => {
+                return Err(RouteError::HostUnreachable)
+            }
             Err(e) => return Err(e),
         };
         match r.rtype {
-            RouteType::Local | RouteType::Broadcast => Ok(self.dst_for(r.rtype, iif, None, None, daddr, DstInput::Local)),
-            RouteType::Multicast => Ok(self.dst_for(r.rtype, iif, None, None, daddr, DstInput::Local)),
+            RouteType::Local | RouteType::Broadcast => {
+                Ok(self.dst_for(r.rtype, iif, None, None, daddr, DstInput::Local))
+            }
+            RouteType::Multicast => {
+                Ok(self.dst_for(r.rtype, iif, None, None, daddr, DstInput::Local))
+            }
             RouteType::Blackhole => Err(RouteError::Blackhole),
             RouteType::Unreachable => Err(RouteError::HostUnreachable),
             RouteType::Prohibit => Err(RouteError::Prohibited),
@@ -524,7 +651,10 @@ impl Stack {
                     Some(d) => (d, r.gateway),
                     None => {
                         let gw = r.gateway.ok_or(RouteError::NetUnreachable)?;
-                        let via = self.ip.routes.lookup(&FlowKey { daddr: gw, ..key }, &dev_ok)?;
+                        let via = self
+                            .ip
+                            .routes
+                            .lookup(&FlowKey { daddr: gw, ..key }, &dev_ok)?;
                         (via.dev.ok_or(RouteError::NetUnreachable)?, Some(gw))
                     }
                 };
@@ -536,12 +666,26 @@ impl Stack {
     /// `ip_route_input_noref()`: attaches the input route to a received
     /// packet (`skb->_skb_refdst`); errors become `DstInput::Error`, which
     /// `dst_input` turns into `ip_error`.
-    pub(crate) fn ip_route_input(&mut self, skb: &mut Skb, daddr: Ipv4Addr, saddr: Ipv4Addr) -> Result<(), DropReason> {
-        let Some(iif) = skb.meta.ingress_dev else { return Err(DropReason::NotSpecified) };
+    pub(crate) fn ip_route_input(
+        &mut self,
+        skb: &mut Skb,
+        daddr: Ipv4Addr,
+        saddr: Ipv4Addr,
+    ) -> Result<(), DropReason> {
+        let Some(iif) = skb.meta.ingress_dev else {
+            return Err(DropReason::NotSpecified);
+        };
         let dst = match self.route_input_lookup(daddr, saddr, iif, skb.meta.mark) {
             Ok(d) => d,
             Err(RouteError::Invalid) => return Err(DropReason::IpInaddrerrors),
-            Err(e) => Dst { rtype: RouteType::Unreachable, dev: iif, gateway: None, mtu: 0, prefsrc: None, input: DstInput::Error(e) },
+            Err(e) => Dst {
+                rtype: RouteType::Unreachable,
+                dev: iif,
+                gateway: None,
+                mtu: 0,
+                prefsrc: None,
+                input: DstInput::Error(e),
+            },
         };
         // A frame for another host's MAC that routing would deliver here
         // (promiscuous capture) is still not ours.
