@@ -177,7 +177,10 @@ impl Stack {
         let dst = match self.ip_route_output(daddr, opts.saddr, opts.oif, opts.mark) {
             Ok(d) => d,
             Err(e) => {
-                self.ip.mib.ip.out_no_routes += 1;
+                // As udp_sendmsg / ip_queue_xmit: only "no route" counts.
+                if e == RouteError::NetUnreachable {
+                    self.ip.mib.ip.out_no_routes += 1;
+                }
                 self.kfree_skb(skb, DropReason::IpOutnoroutes);
                 return Err(SendError::Route(e));
             }
