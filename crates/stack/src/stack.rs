@@ -91,6 +91,16 @@ impl Stack {
         &self.drops
     }
 
+    /// The netfilter tables (`iptables -L`).
+    pub fn netfilter(&self) -> &crate::netfilter::Netfilter {
+        &self.nf
+    }
+
+    /// The netfilter tables, for changing rules (`iptables -A …`).
+    pub fn netfilter_mut(&mut self) -> &mut crate::netfilter::Netfilter {
+        &mut self.nf
+    }
+
     pub fn tracer(&self) -> &Tracer {
         &self.tracer
     }

@@ -404,7 +404,7 @@ impl RouteTables {
                 continue;
             };
             let usable = list.iter().find(|r| {
-                r.dev.is_none_or(|d| dev_ok(d))
+                r.dev.is_none_or(dev_ok)
                     && k.oif.is_none_or(|o| r.dev.is_none() || r.dev == Some(o))
             });
             if let Some(r) = usable {
