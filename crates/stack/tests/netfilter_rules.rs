@@ -10,7 +10,8 @@ use core::net::Ipv4Addr;
 
 use netpath::dev::IfIndex;
 use netpath::netfilter::{
-    Counters, Netfilter, NfError, NfHook, NfVerdict, Policy, Proto, RejectWith, Rule, Table, Target,
+    Counters, Netfilter, NfError, NfHook, NfVerdict, Policy, PortRange, Proto, RejectWith, Rule,
+    Table, Target,
 };
 use netpath::skb::{Skb, SkbPool};
 use netpath::time::Instant;
@@ -944,7 +945,10 @@ fn configuration_errors_are_typed() {
         "INPUT"
     ));
     assert!(bad_match(
-        Rule::new().proto(Proto::Tcp).dport(90..=80),
+        // An empty range (min > max) on purpose.
+        Rule::new()
+            .proto(Proto::Tcp)
+            .dport(PortRange { lo: 90, hi: 80 }),
         "INPUT"
     ));
     assert!(bad_match(Rule::new().proto(Proto::Udp).syn(), "INPUT"));
@@ -1289,10 +1293,10 @@ fn malformed_packets_only_match_rules_that_need_no_header() {
         t().syn(),
         t().not().syn(),
     ] {
-        assert_eq!(drops(r, &[short_tcp.clone()]), [false]);
+        assert_eq!(drops(r, std::slice::from_ref(&short_tcp)), [false]);
     }
     assert_eq!(
-        drops(t(), &[short_tcp.clone()]),
+        drops(t(), std::slice::from_ref(&short_tcp)),
         [true],
         "-p alone still matches"
     );

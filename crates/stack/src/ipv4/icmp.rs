@@ -175,16 +175,21 @@ impl Stack {
             self.consume_skb(skb);
             return;
         }
-        // The reply: the request's bytes with the type changed to 0.
-        let mut body = [0u8; 1500];
-        let len = skb.len().min(body.len());
-        let Some(b) = body.get_mut(..len) else { return };
-        b.copy_from_slice(&skb.data()[..len]);
-        b[0] = 0;
-        b[2] = 0;
-        b[3] = 0;
-        let c = netpath_wire::checksum::checksum(b);
-        b[2..4].copy_from_slice(&c.to_be_bytes());
+        // The reply is the request itself, turned round: type 0, checksum
+        // updated in place (RFC 1624), same identifier, sequence and data.
+        let mut skb = skb;
+        let d = skb.data_mut();
+        if d.len() < 8 {
+            self.kfree_skb(skb, DropReason::PktTooSmall);
+            return;
+        }
+        let old = u16::from_be_bytes([d[0], d[1]]);
+        d[0] = 0;
+        let new = u16::from_be_bytes([d[0], d[1]]);
+        let c = netpath_wire::checksum::update16(u16::from_be_bytes([d[2], d[3]]), old, new);
+        d[2..4].copy_from_slice(&c.to_be_bytes());
+        skb.meta = Default::default();
+        skb.reset_transport_header();
         let saddr = if self.is_local_addr(dst) {
             Some(dst)
         } else {
@@ -196,8 +201,7 @@ impl Stack {
             pmtudisc: PmtuDisc::Dont,
             ..IpSendOpts::default()
         };
-        self.consume_skb(skb);
-        if self.ip_send(self.now, src, 1, b, opts).is_ok() {
+        if self.ip_queue_xmit(skb, src, 1, opts, None).is_ok() {
             self.icmp_out(0);
         }
     }
