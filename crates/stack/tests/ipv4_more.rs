@@ -381,3 +381,200 @@ fn an_ipip_tunnel_between_two_routers() {
     let tun = t.stack(&r2).dev_by_name("tunl1").unwrap();
     assert_eq!(t.stack(&r2).dev(tun).unwrap().stats().rx_packets, 1);
 }
+
+#[test]
+fn policy_routing_by_fwmark_and_ip_route_get() {
+    use netpath::ipv4::route::{FibRule, RuleAction};
+    // A has two routers on its link; marked traffic goes by the second.
+    let mut t = Topo::new(11);
+    let a = t.host(&["192.0.2.1/24"]);
+    let an = a.nics[0];
+    t.with(&a, |s, _| {
+        s.route_add(Route::unicast(
+            ip("0.0.0.0"),
+            0,
+            Some(ip("192.0.2.254")),
+            Some(an),
+        ))
+        .unwrap();
+        let mut r = Route::unicast(ip("0.0.0.0"), 0, Some(ip("192.0.2.253")), Some(an));
+        r.table = 100;
+        s.route_add(r).unwrap();
+        s.rule_add(FibRule {
+            fwmark: Some((7, 0xff)),
+            ..FibRule::lookup(100, 100)
+        });
+        s.rule_add(FibRule {
+            to: Some((ip("203.0.113.0"), 24)),
+            action: RuleAction::Prohibit,
+            ..FibRule::lookup(90, 0)
+        });
+    });
+    let s = t.stack(&a);
+    let plain = s
+        .route_get(ip("198.51.100.9"), None, None, None, 0)
+        .unwrap();
+    let marked = s
+        .route_get(ip("198.51.100.9"), None, None, None, 7)
+        .unwrap();
+    assert_eq!(
+        (plain.gateway, plain.dev, plain.prefsrc),
+        (Some(ip("192.0.2.254")), an, Some(ip("192.0.2.1")))
+    );
+    assert_eq!(marked.gateway, Some(ip("192.0.2.253")));
+    assert_eq!(
+        s.route_get(ip("203.0.113.5"), None, None, None, 0)
+            .unwrap_err()
+            .errno(),
+        "EACCES"
+    );
+    assert_eq!(
+        s.route_get(ip("192.0.2.1"), None, None, None, 0)
+            .unwrap()
+            .rtype,
+        netpath::ipv4::route::RouteType::Local
+    );
+    let table: Vec<String> = s.routes().iter().map(|r| r.to_string()).collect();
+    assert!(
+        table.contains(&format!("default via 192.0.2.253 dev {an} table 100")),
+        "{table:?}"
+    );
+    assert!(
+        table.contains(&format!(
+            "192.0.2.0/24 dev {an} proto kernel scope link src 192.0.2.1"
+        )),
+        "{table:?}"
+    );
+    assert!(
+        table.contains(&format!(
+            "local 192.0.2.1 dev {an} table local proto kernel scope host src 192.0.2.1"
+        )),
+        "{table:?}"
+    );
+}
+
+#[test]
+fn a_router_sends_a_redirect_to_a_better_gateway_on_the_same_link() {
+    // A and two routers on one link (a hub); A's default is R, R's route to
+    // 203.0.113.0/24 is via G on the same link: R forwards and tells A.
+    let mut t = Topo::new(12);
+    let a = t.host(&["192.0.2.1/24"]);
+    let r = t.host(&["192.0.2.254/24"]);
+    let g = t.host(&["192.0.2.253/24"]);
+    let ends = [
+        (a.node, netpath::sim::PortId(0)),
+        (r.node, netpath::sim::PortId(0)),
+        (g.node, netpath::sim::PortId(0)),
+    ];
+    t.sim.add_link(LinkConfig::default(), &ends).unwrap();
+    let (an, rn) = (a.nics[0], r.nics[0]);
+    t.with(&a, |s, _| {
+        s.route_add(Route::unicast(
+            ip("0.0.0.0"),
+            0,
+            Some(ip("192.0.2.254")),
+            Some(an),
+        ))
+    })
+    .unwrap();
+    t.with(&r, |s, _| {
+        s.set_ip_forward(true);
+        s.route_add(Route::unicast(
+            ip("203.0.113.0"),
+            24,
+            Some(ip("192.0.2.253")),
+            Some(rn),
+        ))
+        .unwrap();
+    });
+    let sock = t.with(&a, |s, _| s.raw_open(1, 10));
+    t.with(&a, |s, now| {
+        s.ip_send(now, ip("203.0.113.7"), 253, b"x", IpSendOpts::default())
+    })
+    .unwrap();
+    t.run_ms(200);
+    let got = t.raw_drain(&a, sock);
+    let redirect = got
+        .iter()
+        .find(|e| icmp_of(e).0 == 5)
+        .expect("an ICMP redirect");
+    assert_eq!(icmp_of(redirect).1, 1, "redirect for host");
+    assert_eq!(
+        &redirect.data()[4..8],
+        &[192, 0, 2, 253],
+        "the better gateway"
+    );
+    assert_eq!(t.stack(&r).snmp().icmp.out_redirects, 1);
+    assert_eq!(
+        t.stack(&g).snmp().ip.in_receives,
+        1,
+        "and the packet was forwarded to G"
+    );
+}
+
+#[test]
+fn missing_fragments_time_out_with_icmp_reassembly_time_exceeded() {
+    use netpath::sched::tc::{TcAction, TcDirection, TcFilter, TcMatch};
+
+    let (mut t, a, b) = two_hosts(LinkConfig::default());
+    let bn = b.nics[0];
+    // B's tc ingress loses every non-first fragment (offset != 0).
+    t.with(&b, |s, _| {
+        // The fragment-offset bits of the IPv4 header (u32 at nh+4, low 13 bits).
+        let m = TcMatch::U32 {
+            offset: 4,
+            value: 0,
+            mask: 0x0000_1fff,
+        };
+        // Protocol 253 with offset 0 passes; its other fragments are lost.
+        s.tc_add_filter(
+            bn,
+            TcDirection::Ingress,
+            TcFilter {
+                pref: 1,
+                matches: vec![TcMatch::IpProto(253), m],
+                actions: vec![TcAction::Pass],
+            },
+        )
+        .unwrap();
+        s.tc_add_filter(
+            bn,
+            TcDirection::Ingress,
+            TcFilter {
+                pref: 2,
+                matches: vec![TcMatch::IpProto(253)],
+                actions: vec![TcAction::Drop],
+            },
+        )
+        .unwrap();
+    });
+    let sock = t.with(&a, |s, _| s.raw_open(1, 10));
+    t.with(&a, |s, now| {
+        s.ip_send(
+            now,
+            ip("192.0.2.2"),
+            253,
+            &[0x5a; 4000],
+            IpSendOpts::default(),
+        )
+    })
+    .unwrap();
+    t.run_ms(29_000);
+    assert!(t.raw_drain(&a, sock).is_empty(), "nothing before 30 s");
+    t.run_ms(2_000);
+    let got = t.raw_drain(&a, sock);
+    assert_eq!(
+        got.iter()
+            .map(|e| (icmp_of(e).0, icmp_of(e).1))
+            .collect::<Vec<_>>(),
+        vec![(11, 1)]
+    );
+    let sb = t.stack(&b).snmp().ip;
+    assert_eq!((sb.reasm_timeout, sb.reasm_fails, sb.reasm_oks), (1, 1, 0));
+    assert_eq!(
+        t.stack(&b)
+            .drops()
+            .get(netpath::drop::DropReason::FragReasmTimeout),
+        1
+    );
+}

@@ -231,6 +231,8 @@ impl Stack {
         }
         if !up {
             self.qdisc_reset(dev);
+            // arp_ifdown(): the device's neighbours go with it.
+            let _ = self.neigh_ifdown(dev);
         }
         Ok(())
     }
