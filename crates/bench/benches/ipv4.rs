@@ -40,7 +40,8 @@ fn frame(dst_mac: EthernetAddress, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         frag_offset: 0,
         payload_len: 26,
     };
-    repr.emit(&mut Ipv4Packet::new_unchecked(&mut f[14..])).unwrap();
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]))
+        .unwrap();
     f.extend_from_slice(&[0; 4]);
     fcs::append(&mut f, 60).unwrap();
     f
@@ -53,16 +54,23 @@ fn bench(c: &mut Criterion) {
     for e in [e0, e1] {
         s.set_up(e, true).unwrap();
     }
-    s.ip_addr_add(e0, Ipv4Addr::new(192, 0, 2, 254), 24).unwrap();
-    s.ip_addr_add(e1, Ipv4Addr::new(198, 51, 100, 254), 24).unwrap();
+    s.ip_addr_add(e0, Ipv4Addr::new(192, 0, 2, 254), 24)
+        .unwrap();
+    s.ip_addr_add(e1, Ipv4Addr::new(198, 51, 100, 254), 24)
+        .unwrap();
     s.set_ip_forward(true);
     let gw = Ipv4Addr::new(198, 51, 100, 1);
     s.neigh_add_static(e1, gw, mac(50)).unwrap();
     for i in 0..10_000u32 {
         let net = Ipv4Addr::from(0x0a00_0000 | (i << 8));
-        s.route_add(Route::unicast(net, 24, Some(gw), Some(e1))).unwrap();
+        s.route_add(Route::unicast(net, 24, Some(gw), Some(e1)))
+            .unwrap();
     }
-    let bytes = frame(mac(1), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(10, 0, 77, 9));
+    let bytes = frame(
+        mac(1),
+        Ipv4Addr::new(192, 0, 2, 1),
+        Ipv4Addr::new(10, 0, 77, 9),
+    );
     let pool = s.pool().clone();
     pool.prefill(1024);
     let mut batch = Vec::with_capacity(BATCH);

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use netpath::sim::LinkConfig;
 use netpath::time::Duration;
 
 #[derive(Parser)]
@@ -22,8 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Two simulated hosts ping each other over a lossy link; prints what
-    /// happened and writes a pcap.
+    /// A small network of netpath hosts (bridge, VLAN, router, firewall):
+    /// ARP, pings, fragments, TTL expiry and a rejection, with the trace of
+    /// the first packet, the counters, and a pcap.
     Demo(DemoArgs),
 }
 
@@ -32,34 +32,25 @@ struct DemoArgs {
     /// Seed of every random choice: the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Echo requests to send.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
-    count: u16,
-    /// Milliseconds between requests.
-    #[arg(long, default_value_t = 100)]
-    interval_ms: u64,
-    /// One-way latency in milliseconds.
-    #[arg(long, default_value_t = 5)]
-    latency_ms: u64,
-    /// Link rate in Mbit/s (0: unlimited).
-    #[arg(long, default_value_t = 10)]
-    rate_mbps: u64,
-    /// Probability that a frame is lost.
-    #[arg(long, default_value_t = 0.10)]
+    /// Loss probability on the router–H3 link.
+    #[arg(long, default_value_t = 0.0)]
     loss: f64,
-    /// Probability that a frame is delivered twice.
-    #[arg(long, default_value_t = 0.03)]
+    /// Duplication probability on the router–H3 link.
+    #[arg(long, default_value_t = 0.0)]
     duplicate: f64,
-    /// Probability that a frame is held back (and overtaken).
-    #[arg(long, default_value_t = 0.05)]
+    /// Reordering probability on the router–H3 link.
+    #[arg(long, default_value_t = 0.0)]
     reorder: f64,
-    /// Probability that one bit of a frame is flipped.
-    #[arg(long, default_value_t = 0.05)]
+    /// Bit-corruption probability on the router–H3 link.
+    #[arg(long, default_value_t = 0.0)]
     corrupt: f64,
-    /// Where to write the capture (pcap, frames with FCS).
+    /// One-way latency of the router–H3 link, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    latency_ms: u64,
+    /// Where to write the capture of H1's link (pcap, frames with FCS).
     #[arg(long, default_value = "netpath-demo.pcap")]
     pcap: PathBuf,
-    /// Print every event, not just the first 40.
+    /// Print the whole trace, not just the first 60 lines.
     #[arg(long)]
     verbose: bool,
 }
@@ -72,25 +63,21 @@ fn main() -> ExitCode {
 }
 
 fn run_demo(args: DemoArgs) -> ExitCode {
-    let link = LinkConfig {
-        latency: Duration::from_millis(args.latency_ms),
-        bandwidth_bps: (args.rate_mbps > 0).then(|| args.rate_mbps.saturating_mul(1_000_000)),
-        loss: args.loss,
-        duplicate: args.duplicate,
-        reorder: args.reorder,
-        corrupt: args.corrupt,
-        ..demo::DemoConfig::default().link
+    let mut config = demo::DemoConfig {
+        seed: args.seed,
+        ..demo::DemoConfig::default()
     };
-    if let Err(e) = link.validate() {
+    let far = &mut config.far_link;
+    far.loss = args.loss;
+    far.duplicate = args.duplicate;
+    far.reorder = args.reorder;
+    far.reorder_delay = Duration::from_millis(5);
+    far.corrupt = args.corrupt;
+    far.latency = Duration::from_millis(args.latency_ms);
+    if let Err(e) = far.validate() {
         eprintln!("netpath demo: invalid link settings: {e}");
         return ExitCode::from(2);
     }
-    let config = demo::DemoConfig {
-        seed: args.seed,
-        count: args.count,
-        interval: Duration::from_millis(args.interval_ms),
-        link,
-    };
     let started = std::time::Instant::now();
     let report = match demo::run(&config) {
         Ok(r) => r,
@@ -102,7 +89,7 @@ fn run_demo(args: DemoArgs) -> ExitCode {
     let wall = started.elapsed();
     print!(
         "{}",
-        demo::render(&report, if args.verbose { usize::MAX } else { 40 })
+        demo::render(&report, if args.verbose { usize::MAX } else { 60 })
     );
     println!("  wall time: {:.3} ms", wall.as_secs_f64() * 1e3);
     if let Err(e) = std::fs::write(&args.pcap, &report.pcap) {
@@ -110,7 +97,7 @@ fn run_demo(args: DemoArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     println!(
-        "  pcap: {} ({} frames as seen at host A's end of the link); read it with: tcpdump -r {} -nn -v",
+        "  pcap: {} ({} frames on H1's link); read it with: tcpdump -r {} -nn -e -v",
         args.pcap.display(),
         report.pcap_frames,
         args.pcap.display()

@@ -323,6 +323,7 @@ impl Stack {
                 expected: "NIC",
             });
         };
+        frame.meta.ingress_dev = Some(ifindex);
         self.tracer.skb(now, "nic_rx", &frame);
         // Step 1: a NIC that is down does not receive.
         if !up {
@@ -369,6 +370,7 @@ impl Stack {
             return Ok(());
         }
         frame.meta = Default::default();
+        frame.meta.ingress_dev = Some(ifindex);
         desc.buf = Some(frame); // page flip: the posted buffer goes back to the pool
         desc.done = true;
         nic.rx_hw = (slot + 1) % nic.rx_ring.len();
