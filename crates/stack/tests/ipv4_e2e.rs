@@ -387,3 +387,51 @@ fn no_icmp_error_about_an_icmp_error_or_a_broadcast() {
     assert_eq!(sb.icmp.in_dest_unreachs, 1);
     assert_eq!(sb.icmp.out_msgs, 0);
 }
+
+#[test]
+fn bad_ip_options_draw_parameter_problem_and_source_routes_are_refused() {
+    let (mut t, a, b) = two_hosts();
+    let (an, bn) = (a.nics[0], b.nics[0]);
+    let sock = t.with(&a, |s, _| s.raw_open(1, 10));
+    // Resolve ARP first with a normal ping.
+    ping(&mut t, &a, "192.0.2.2", 1, 8, IpSendOpts::default()).unwrap();
+    t.run_ms(100);
+    assert_eq!(t.raw_drain(&a, sock).len(), 1);
+    let peer_mac = t.stack(&b).dev(bn).unwrap().mac();
+    let my_mac = t.stack(&a).dev(an).unwrap().mac();
+    let send_with_options = |t: &mut Topo, opts: &[u8]| {
+        let hl = 20 + opts.len();
+        let mut ipb = vec![0u8; hl + 8];
+        ipb[0] = 0x40 | (hl / 4) as u8;
+        ipb[2..4].copy_from_slice(&((hl + 8) as u16).to_be_bytes());
+        ipb[8] = 64;
+        ipb[9] = 253;
+        ipb[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        ipb[16..20].copy_from_slice(&[192, 0, 2, 2]);
+        ipb[20..hl].copy_from_slice(opts);
+        let c = netpath_wire::checksum::checksum(&ipb[..hl]);
+        ipb[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut frame = Vec::new();
+        frame.extend_from_slice(peer_mac.as_bytes());
+        frame.extend_from_slice(my_mac.as_bytes());
+        frame.extend_from_slice(&0x0800u16.to_be_bytes());
+        frame.extend_from_slice(&ipb);
+        t.with(&a, |s, now| {
+            let mut skb = s.pool().alloc_from(64, &frame).unwrap();
+            skb.meta.egress_dev = Some(an);
+            s.dev_queue_xmit(now, skb).unwrap();
+        });
+        t.run_ms(100);
+    };
+    // A record-route option whose length runs past the header.
+    send_with_options(&mut t, &[7, 12, 4, 0]);
+    let got = t.raw_drain(&a, sock);
+    assert_eq!(got.len(), 1);
+    assert_eq!((icmp_of(&got[0]).0, icmp_of(&got[0]).1), (12, 0));
+    assert_eq!(got[0].data()[4], 21, "pointer at the bad length byte");
+    // A loose source route: dropped quietly (accept_source_route = 0).
+    send_with_options(&mut t, &[0x83, 7, 4, 198, 51, 100, 1, 0]);
+    assert!(t.raw_drain(&a, sock).is_empty());
+    let sb = t.stack(&b).snmp().clone();
+    assert_eq!((sb.ip.in_hdr_errors, sb.icmp.out_parm_probs), (1, 1));
+}

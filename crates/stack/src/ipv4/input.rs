@@ -75,6 +75,22 @@ impl Stack {
                 return;
             }
         };
+        if skb
+            .network_header_bytes()
+            .first()
+            .is_some_and(|b| b & 0x0f > 5)
+        {
+            if let Err(hdr_error) = self.ip_rcv_options(&skb) {
+                let reason = if hdr_error {
+                    self.ip.mib.ip.in_hdr_errors += 1;
+                    DropReason::IpInhdr
+                } else {
+                    DropReason::NotSpecified
+                };
+                self.kfree_skb(skb, reason);
+                return;
+            }
+        }
         if let Err(reason) = self.ip_route_input(&mut skb, daddr, saddr) {
             if reason == DropReason::IpInaddrerrors {
                 self.ip.mib.ip.in_addr_errors += 1;
@@ -83,6 +99,58 @@ impl Stack {
             return;
         }
         self.dst_input(skb);
+    }
+
+    /// `ip_rcv_options()` / `ip_options_compile()`: a malformed option is
+    /// answered with ICMP parameter problem pointing at it; source-routed
+    /// packets are refused (`accept_source_route` is 0, as Linux's default).
+    /// `Err(true)`: a header error (counted `InHdrErrors`); `Err(false)`:
+    /// refused by policy.
+    fn ip_rcv_options(&mut self, skb: &Skb) -> Result<(), bool> {
+        let Ok(p) = Ipv4Packet::new_checked(skb.network_header_bytes()) else {
+            return Err(true);
+        };
+        let opts = p.options();
+        let mut i = 0;
+        let mut bad: Option<usize> = None;
+        let mut source_route = false;
+        while i < opts.len() {
+            let kind = opts[i];
+            if kind == 0 {
+                break;
+            }
+            if kind == 1 {
+                i += 1;
+                continue;
+            }
+            let Some(&len) = opts.get(i + 1) else {
+                bad = Some(i + 1);
+                break;
+            };
+            let len = usize::from(len);
+            if len < 2 || i + len > opts.len() {
+                bad = Some(i + 1);
+                break;
+            }
+            // The option alone through the wire crate's checks (pointers,
+            // fixed lengths).
+            if let Some(Err(_)) = netpath_wire::ipv4::Ipv4Options::new(&opts[i..i + len]).next() {
+                bad = Some(i + 2);
+                break;
+            }
+            source_route |= kind == 0x83 || kind == 0x89;
+            i += len;
+        }
+        if let Some(at) = bad {
+            let pointer = 20 + at as u32;
+            self.icmp_send(skb, 12, 0, pointer);
+            return Err(true);
+        }
+        if source_route {
+            self.tracer.skb(self.now, "ip_rcv_options_srr", skb);
+            return Err(false);
+        }
+        Ok(())
     }
 
     /// `dst_input()`: the route's input action.
