@@ -20,37 +20,7 @@ fn two_hosts() -> (Topo, Host, Host) {
 
 /// A (192.0.2.1) — R (192.0.2.254 | 198.51.100.254) — C (198.51.100.1).
 fn routed(far_mtu: u32) -> (Topo, Host, Host, Host) {
-    let mut t = Topo::new(2);
-    let a = t.host(&["192.0.2.1/24"]);
-    let r = t.host(&["192.0.2.254/24", "198.51.100.254/24"]);
-    let c = t.host(&["198.51.100.1/24"]);
-    t.link(&a, 0, &r, 0, LinkConfig::default());
-    t.link(&r, 1, &c, 0, LinkConfig::default());
-    let (an, rn1, cn) = (a.nics[0], r.nics[1], c.nics[0]);
-    t.with(&a, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("192.0.2.254")),
-            Some(an),
-        ))
-    })
-    .unwrap();
-    t.with(&c, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("198.51.100.254")),
-            Some(cn),
-        ))
-    })
-    .unwrap();
-    t.with(&r, |s, _| {
-        s.set_ip_forward(true);
-        s.set_mtu(rn1, far_mtu).unwrap();
-    });
-    t.with(&c, |s, _| s.set_mtu(cn, far_mtu).unwrap());
-    (t, a, r, c)
+    Topo::routed(2, far_mtu)
 }
 
 fn ping(

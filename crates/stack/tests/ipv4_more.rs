@@ -75,33 +75,7 @@ fn a_9000_byte_ping_is_fragmented_and_reassembled_under_reordering_and_duplicati
 
 /// A (192.0.2.1) — R (192.0.2.254 | 198.51.100.254) — C (198.51.100.1).
 fn routed() -> (Topo, Host, Host, Host) {
-    let mut t = Topo::new(6);
-    let a = t.host(&["192.0.2.1/24"]);
-    let r = t.host(&["192.0.2.254/24", "198.51.100.254/24"]);
-    let c = t.host(&["198.51.100.1/24"]);
-    t.link(&a, 0, &r, 0, LinkConfig::default());
-    t.link(&r, 1, &c, 0, LinkConfig::default());
-    let (an, cn) = (a.nics[0], c.nics[0]);
-    t.with(&a, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("192.0.2.254")),
-            Some(an),
-        ))
-    })
-    .unwrap();
-    t.with(&c, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("198.51.100.254")),
-            Some(cn),
-        ))
-    })
-    .unwrap();
-    t.with(&r, |s, _| s.set_ip_forward(true));
-    (t, a, r, c)
+    Topo::routed(6, 1500)
 }
 
 /// A TCP SYN from `sport` to `dport` with sequence `isn`.
@@ -303,25 +277,8 @@ fn an_ipip_tunnel_between_two_routers() {
     t.link(&h1, 0, &r1, 0, LinkConfig::default());
     t.link(&r1, 1, &r2, 0, LinkConfig::default());
     t.link(&r2, 1, &h2, 0, LinkConfig::default());
-    let (n1, n2) = (h1.nics[0], h2.nics[0]);
-    t.with(&h1, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("198.51.100.254")),
-            Some(n1),
-        ))
-    })
-    .unwrap();
-    t.with(&h2, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("192.0.2.254")),
-            Some(n2),
-        ))
-    })
-    .unwrap();
+    t.default_route(&h1, "198.51.100.254");
+    t.default_route(&h2, "192.0.2.254");
     for (r, local, remote, far) in [
         (&r1, "203.0.113.1", "203.0.113.2", "192.0.2.0"),
         (&r2, "203.0.113.2", "203.0.113.1", "198.51.100.0"),
@@ -467,16 +424,8 @@ fn a_router_sends_a_redirect_to_a_better_gateway_on_the_same_link() {
         (g.node, netpath::sim::PortId(0)),
     ];
     t.sim.add_link(LinkConfig::default(), &ends).unwrap();
-    let (an, rn) = (a.nics[0], r.nics[0]);
-    t.with(&a, |s, _| {
-        s.route_add(Route::unicast(
-            ip("0.0.0.0"),
-            0,
-            Some(ip("192.0.2.254")),
-            Some(an),
-        ))
-    })
-    .unwrap();
+    let rn = r.nics[0];
+    t.default_route(&a, "192.0.2.254");
     t.with(&r, |s, _| {
         s.set_ip_forward(true);
         s.route_add(Route::unicast(

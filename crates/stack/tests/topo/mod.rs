@@ -80,6 +80,33 @@ impl Topo {
         self.links.push(l);
     }
 
+    /// `ip route add default via GW` on `h`'s first NIC.
+    pub fn default_route(&mut self, h: &Host, gw: &str) {
+        let dev = h.nics[0];
+        let r = netpath::ipv4::route::Route::unicast(ip("0.0.0.0"), 0, Some(ip(gw)), Some(dev));
+        self.with(h, |s, _| s.route_add(r)).unwrap();
+    }
+
+    /// A (192.0.2.1) — R (192.0.2.254 | 198.51.100.254, forwarding) — C
+    /// (198.51.100.1), the far link's MTU `far_mtu` on both ends.
+    pub fn routed(seed: u64, far_mtu: u32) -> (Topo, Host, Host, Host) {
+        let mut t = Topo::new(seed);
+        let a = t.host(&["192.0.2.1/24"]);
+        let r = t.host(&["192.0.2.254/24", "198.51.100.254/24"]);
+        let c = t.host(&["198.51.100.1/24"]);
+        t.link(&a, 0, &r, 0, LinkConfig::default());
+        t.link(&r, 1, &c, 0, LinkConfig::default());
+        t.default_route(&a, "192.0.2.254");
+        t.default_route(&c, "198.51.100.254");
+        let (rn1, cn) = (r.nics[1], c.nics[0]);
+        t.with(&r, |s, _| {
+            s.set_ip_forward(true);
+            s.set_mtu(rn1, far_mtu).unwrap();
+        });
+        t.with(&c, |s, _| s.set_mtu(cn, far_mtu).unwrap());
+        (t, a, r, c)
+    }
+
     pub fn stack(&self, h: &Host) -> &Stack {
         &self.sim.node::<SimHost>(h.node).unwrap().stack
     }
