@@ -125,7 +125,27 @@ fn extras(s: &mut String, r: &Rule) -> core::fmt::Result {
             m.value.mask
         )?;
     }
+    if let Some(c) = r.ctstate {
+        let (states, legacy) = c.value;
+        let word = if legacy { "state" } else { "ctstate" };
+        write!(s, " {word} {}{states}", bang(c.negated))?;
+    }
     match &r.target {
+        Some(Target::Snat { addr, ports }) => {
+            write!(s, " to:{addr}")?;
+            if let Some(p) = ports {
+                write!(s, ":{}-{}", p.lo, p.hi)?;
+            }
+        }
+        Some(Target::Dnat { addr, port }) => {
+            write!(s, " to:{addr}")?;
+            if let Some(p) = port {
+                write!(s, ":{p}")?;
+            }
+        }
+        Some(Target::Masquerade { ports: Some(p) }) => {
+            write!(s, " masq ports: {}-{}", p.lo, p.hi)?;
+        }
         Some(Target::Reject(w)) => write!(s, " reject-with {}", w.name())?,
         Some(Target::Log { prefix }) => write!(s, " LOG flags 0 level 4 prefix \"{prefix}\"")?,
         Some(Target::Mark { value, mask }) => write!(s, " MARK xset {value:#x}/{mask:#x}")?,

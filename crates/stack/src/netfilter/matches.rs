@@ -14,6 +14,7 @@ use netpath_wire::ipv4::Ipv4Packet;
 use netpath_wire::tcp::{self, TcpPacket};
 use netpath_wire::udp::{self, UdpPacket};
 
+use super::conntrack::CtState;
 use super::rule::{Cond, Rule};
 use crate::dev::IfIndex;
 
@@ -139,12 +140,14 @@ impl Rule {
         mark: u32,
         in_dev: Option<IfIndex>,
         out_dev: Option<IfIndex>,
+        ct: CtState,
     ) -> bool {
         let ip = pkt.ip.as_ref();
         let l4 = ip.map_or(L4::None, |ip| ip.l4);
         check(&self.in_dev, |d| Some(in_dev == Some(*d)))
             && check(&self.out_dev, |d| Some(out_dev == Some(*d)))
             && check(&self.mark, |m| Some(mark & m.mask == m.value))
+            && check(&self.ctstate, |(s, _)| Some(s.0 & ct.0 != 0))
             && check(&self.src, |n| ip.map(|ip| n.contains(ip.src)))
             && check(&self.dst, |n| ip.map(|ip| n.contains(ip.dst)))
             && check(&self.proto, |p| {

@@ -24,10 +24,29 @@
 //! one: targets valid for the table and hook, no jump loops (ELOOP), …
 //! and reported as [`NfError`]. Rule positions are 1-based, as iptables'.
 //!
+//! Connection tracking and NAT (`conntrack.rs`; `nf_conntrack_core.c`,
+//! `iptable_nat.c`, `nf_nat_core.c`) load on demand: only while a rule
+//! has a state match (`-m conntrack --ctstate`, `-m state --state`) or
+//! the nat table has a rule. Then each hook first tracks the packet
+//! (PRE_ROUTING / LOCAL_OUT, priority -200) or recalls its connection,
+//! runs mangle, nat's destination manip (-100, PRE_ROUTING / LOCAL_OUT),
+//! filter, nat's source manip (100, LOCAL_IN / POST_ROUTING), and confirms
+//! the connection at POST_ROUTING / LOCAL_IN. The nat chains see only the
+//! first packet of a connection; SNAT / DNAT / MASQUERADE bind it, and
+//! every later packet, both ways, and the RELATED ICMP errors are
+//! rewritten with incremental checksum updates. MASQUERADE's address per
+//! device is registered with [`Netfilter::set_masquerade_addr`] (the
+//! engine sees no device addresses). DNAT at PRE_ROUTING runs before the
+//! route lookup, so routing follows the new destination; DNAT at
+//! LOCAL_OUT rewrites the packet but the route was already chosen by
+//! `ip_local_out`'s caller (no re-route as Linux's `ip_route_me_harder`):
+//! use it only for destinations reachable the same way.
+//!
 //! The packet path allocates nothing: headers are read once per hook into
 //! a small struct, jumps use a stack sized on the configuration path, and
 //! only a LOG rule that fires formats a line (into [`Netfilter::log_lines`]).
 
+pub mod conntrack;
 mod list;
 mod log;
 mod matches;
@@ -35,7 +54,10 @@ mod rule;
 mod table;
 
 use core::fmt;
+use core::net::Ipv4Addr;
+use std::collections::HashMap;
 
+pub use conntrack::{Conntrack, CtState, CtStats, Tuple};
 pub use log::LOG_RING_LEN;
 pub use rule::{PortRange, Proto, Rule, Target, LOG_PREFIX_MAX};
 pub use table::{ChainView, Counters, Policy, RuleEntry, Table};
@@ -44,6 +66,7 @@ use crate::dev::IfIndex;
 use crate::skb::Skb;
 use crate::time::Instant;
 use crate::trace::Tracer;
+use conntrack::{Manip, Tracked};
 use log::LogRing;
 use matches::PacketInfo;
 use table::{TableState, Walk};
@@ -254,12 +277,18 @@ pub const CHAIN_NAME_MAX: usize = 28;
 /// All tables and chains of one stack.
 #[derive(Debug)]
 pub struct Netfilter {
-    /// In [`Table::ALL`] (priority) order.
-    tables: [TableState; 2],
+    /// Indexed by [`Table::index`]: mangle, filter, nat.
+    tables: [TableState; 3],
     /// `-j` return addresses; capacity kept above the number of chains.
     stack: Vec<(u32, u32)>,
     log: LogRing,
     empty: bool,
+    /// Connection tracking, on while a rule needs it (a state match or a
+    /// nat rule), as Linux loads `nf_conntrack` on demand.
+    ct: Conntrack,
+    ct_on: bool,
+    /// The address MASQUERADE gives each out device.
+    masq: HashMap<IfIndex, Ipv4Addr>,
 }
 
 impl Default for Netfilter {
@@ -269,10 +298,14 @@ impl Default for Netfilter {
             tables: [
                 TableState::new(Table::Mangle),
                 TableState::new(Table::Filter),
+                TableState::new(Table::Nat),
             ],
             stack: Vec::new(),
             log: LogRing::default(),
             empty: true,
+            ct: Conntrack::default(),
+            ct_on: false,
+            masq: HashMap::new(),
         };
         nf.changed();
         nf
@@ -302,22 +335,197 @@ impl Netfilter {
         now: Instant,
         tracer: &mut Tracer,
     ) -> NfVerdict {
-        let pkt = PacketInfo::parse(skb.network_header_bytes());
-        let walk = Walk {
-            hook,
-            pkt: &pkt,
-            in_dev,
-            out_dev,
-            now,
-            len: skb.len() as u64,
+        let tracked = if !self.ct_on {
+            Tracked::Untracked
+        } else if matches!(hook, NfHook::PreRouting | NfHook::LocalOut) {
+            self.ct.track(skb.id(), skb.network_header_bytes(), now)
+        } else {
+            self.ct.recall(skb.id(), skb.network_header_bytes(), now)
         };
-        for t in &mut self.tables {
-            match t.run(&walk, &mut self.stack, skb, tracer, &mut self.log) {
-                NfVerdict::Accept => {}
-                v => return v,
+        let ct = match tracked {
+            Tracked::Conn(r) => r.state,
+            Tracked::Invalid => CtState::INVALID,
+            Tracked::Untracked => CtState::UNTRACKED,
+            Tracked::Full => {
+                // "nf_conntrack: table full, dropping packet".
+                tracer.skb_detail(now, "nf_conntrack_full", skb, self.ct.count() as u64);
+                return NfVerdict::Drop;
+            }
+        };
+        // Priority order per hook: nat's destination manip (-100) before
+        // filter, its source manip (100) after.
+        let order: &[usize] = match hook {
+            NfHook::PreRouting | NfHook::LocalOut => &[0, 2, 1],
+            NfHook::LocalIn | NfHook::PostRouting => &[0, 1, 2],
+            NfHook::Forward => &[0, 1],
+        };
+        let mut pkt = PacketInfo::parse(skb.network_header_bytes());
+        let mut verdict = NfVerdict::Accept;
+        for &ti in order {
+            let v = if ti == Table::Nat.index() {
+                let Tracked::Conn(r) = tracked else {
+                    continue;
+                };
+                let v = self.nat(hook, r, &pkt, skb, in_dev, out_dev, now, tracer);
+                pkt = PacketInfo::parse(skb.network_header_bytes());
+                v
+            } else {
+                let walk = Walk {
+                    hook,
+                    pkt: &pkt,
+                    in_dev,
+                    out_dev,
+                    now,
+                    len: skb.len() as u64,
+                    ct,
+                };
+                self.tables[ti].run(&walk, &mut self.stack, skb, tracer, &mut self.log)
+            };
+            if v != NfVerdict::Accept {
+                verdict = v;
+                break;
             }
         }
+        if let Tracked::Conn(r) = tracked {
+            if verdict != NfVerdict::Accept {
+                self.ct.dropped(r);
+            } else if matches!(hook, NfHook::PostRouting | NfHook::LocalIn) {
+                self.ct.confirm(r);
+            }
+        }
+        verdict
+    }
+
+    /// `nf_nat_inet_fn`: for the first packet of a connection, the nat
+    /// chain of the hook decides the binding of this manip type (no
+    /// matching rule: a null binding); then every packet of the
+    /// connection, in either direction, and the ICMP errors RELATED to it,
+    /// are rewritten to the binding (`nf_nat_packet`).
+    #[allow(clippy::too_many_arguments)]
+    fn nat(
+        &mut self,
+        hook: NfHook,
+        r: conntrack::CtRef,
+        pkt: &PacketInfo,
+        skb: &mut Skb,
+        in_dev: Option<IfIndex>,
+        out_dev: Option<IfIndex>,
+        now: Instant,
+        tracer: &mut Tracer,
+    ) -> NfVerdict {
+        let m = match hook {
+            NfHook::PreRouting | NfHook::LocalOut => Manip::Dst,
+            NfHook::LocalIn | NfHook::PostRouting => Manip::Src,
+            NfHook::Forward => return NfVerdict::Accept,
+        };
+        if r.dir == conntrack::Dir::Original && r.state == CtState::NEW && !self.ct.nat_done(r, m) {
+            let walk = Walk {
+                hook,
+                pkt,
+                in_dev,
+                out_dev,
+                now,
+                len: skb.len() as u64,
+                ct: r.state,
+            };
+            let nat = &mut self.tables[Table::Nat.index()];
+            let v = nat.run(&walk, &mut self.stack, skb, tracer, &mut self.log);
+            if v != NfVerdict::Accept {
+                return v;
+            }
+            let spec = nat
+                .nat_hit
+                .and_then(|(c, p)| nat.chains.get(c as usize)?.rules.get(p as usize))
+                .and_then(|e| match e.rule.target.as_ref()? {
+                    Target::Snat { addr, ports } => Some((Some(*addr), *ports)),
+                    Target::Dnat { addr, port } => Some((Some(*addr), port.map(PortRange::from))),
+                    Target::Masquerade { ports } => {
+                        Some((out_dev.and_then(|d| self.masq.get(&d).copied()), *ports))
+                    }
+                    _ => None,
+                });
+            let binding = match spec {
+                None => None,
+                // MASQUERADE on a device with no address: dropped.
+                Some((None, _)) => return NfVerdict::Drop,
+                Some((Some(addr), ports)) => match self.pick(r, m, addr, ports) {
+                    Some(b) => Some(b),
+                    None => return NfVerdict::Drop,
+                },
+            };
+            self.ct.bind(r, m, binding);
+        }
+        let (Some((addr, port)), Some(nh), d) = (
+            self.ct.target(r, m),
+            skb.network_header(),
+            skb.data_offset(),
+        ) else {
+            return NfVerdict::Accept;
+        };
+        if let Some(ip) = nh.checked_sub(d).and_then(|o| skb.data_mut().get_mut(o..)) {
+            conntrack::manip_pkt(ip, m, addr, port, r.state == CtState::RELATED);
+        }
         NfVerdict::Accept
+    }
+
+    /// `get_unique_tuple`: the address and port for a new binding; the
+    /// original port when free (or in the range), else the first free one
+    /// of the range (`nf_nat_l4proto_unique_tuple`; without a range, of
+    /// the original port's class: below 512, 512–1023, 1024 and up). ICMP
+    /// echo ids take the place of ports. `None`: every candidate is in use.
+    fn pick(
+        &self,
+        r: conntrack::CtRef,
+        m: Manip,
+        addr: Ipv4Addr,
+        ports: Option<PortRange>,
+    ) -> Option<(Ipv4Addr, u16)> {
+        let (Some(orig), Some(reply)) = (
+            self.ct.tuple(r, conntrack::Dir::Original),
+            self.ct.tuple(r, conntrack::Dir::Reply),
+        ) else {
+            return None;
+        };
+        let port0 = match m {
+            Manip::Src => orig.sport,
+            Manip::Dst => orig.dport,
+        };
+        let candidate = |p: u16| {
+            let mut t = reply;
+            match m {
+                Manip::Src => (t.dst, t.dport) = (addr, p),
+                Manip::Dst => (t.src, t.sport) = (addr, p),
+            }
+            t
+        };
+        let has_ports = matches!(orig.proto, 6 | 17) || (orig.proto == 1 && m == Manip::Src);
+        if !has_ports || m == Manip::Dst {
+            // DNAT and port-less protocols: no search.
+            let p = match (m, ports) {
+                (Manip::Dst, Some(p)) if matches!(orig.proto, 6 | 17) => p.lo,
+                _ => port0,
+            };
+            return Some((addr, p));
+        }
+        let range = match ports {
+            Some(p) => p,
+            None if orig.proto == 1 => PortRange { lo: 0, hi: 65535 },
+            None if port0 < 512 => PortRange { lo: 1, hi: 511 },
+            None if port0 < 1024 => PortRange { lo: 600, hi: 1023 },
+            None => PortRange {
+                lo: 1024,
+                hi: 65535,
+            },
+        };
+        if range.contains(port0) && !self.ct.used(&candidate(port0), r.slot) {
+            return Some((addr, port0));
+        }
+        let size = u32::from(range.hi - range.lo) + 1;
+        let start = u32::from(port0.wrapping_sub(range.lo)) % size;
+        (0..size)
+            .map(|i| (range.lo as u32 + (start + i) % size) as u16)
+            .find(|&p| !self.ct.used(&candidate(p), r.slot))
+            .map(|p| (addr, p))
     }
 
     /// True when no rule or policy could change any packet (the fast path).
@@ -341,9 +549,17 @@ impl Netfilter {
             .ok_or_else(|| NfError::NoSuchChain(chain.to_string()))
     }
 
-    /// After any change: the fast-path flag and the jump stack's room.
+    /// After any change: the fast-path flag, whether conntrack is needed,
+    /// and the jump stack's room.
     fn changed(&mut self) {
-        self.empty = self.tables.iter().all(TableState::is_empty);
+        self.ct_on = !self.tables[Table::Nat.index()].is_empty()
+            || self
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .flat_map(|c| &c.rules)
+                .any(|e| e.rule.ctstate.is_some());
+        self.empty = self.tables.iter().all(TableState::is_empty) && !self.ct_on;
         let most = self
             .tables
             .iter()
@@ -459,6 +675,36 @@ impl Netfilter {
                 why,
             })
         };
+        if let Some(target) = rule.target.as_ref().filter(|t| t.is_nat()) {
+            if t != Table::Nat {
+                return bad_target("only valid in the nat table");
+            }
+            let ok_hooks: &[NfHook] = match target {
+                Target::Dnat { .. } => &[NfHook::PreRouting, NfHook::LocalOut],
+                Target::Snat { .. } => &[NfHook::PostRouting, NfHook::LocalIn],
+                _ => &[NfHook::PostRouting],
+            };
+            if chain.hook.is_some_and(|h| !ok_hooks.contains(&h)) {
+                return bad_target("not valid on this hook");
+            }
+            let ports = matches!(
+                target,
+                Target::Snat { ports: Some(_), .. }
+                    | Target::Dnat { port: Some(_), .. }
+                    | Target::Masquerade { ports: Some(_) }
+            );
+            if ports && !matches!(proto, Some(6 | 17)) {
+                return bad_target("need -p tcp or -p udp with port specification");
+            }
+            if let Target::Snat { ports: Some(p), .. } | Target::Masquerade { ports: Some(p) } =
+                target
+            {
+                if p.lo > p.hi {
+                    return bad_target("invalid port range");
+                }
+            }
+            return Ok(0);
+        }
         match &rule.target {
             Some(Target::Reject(with)) => {
                 if t != Table::Filter {
@@ -723,6 +969,39 @@ impl Netfilter {
     /// LOG lines written since the stack started (including overwritten).
     pub fn log_written(&self) -> u64 {
         self.log.written
+    }
+
+    // ---- connection tracking and NAT ---------------------------------
+
+    /// Whether connection tracking runs (a rule with a state match, or a
+    /// nat rule, exists).
+    pub fn conntrack_enabled(&self) -> bool {
+        self.ct_on
+    }
+
+    /// The connection table (`conntrack -L` via [`Conntrack::list`],
+    /// `conntrack -S` via [`Conntrack::stats`]).
+    pub fn conntrack(&self) -> &Conntrack {
+        &self.ct
+    }
+
+    /// The connection table, to flush it, collect expired entries or set
+    /// `nf_conntrack_max` ([`Conntrack::max`]).
+    pub fn conntrack_mut(&mut self) -> &mut Conntrack {
+        &mut self.ct
+    }
+
+    /// Registers (or with `None` forgets) the address MASQUERADE uses for
+    /// packets leaving by `dev`: the device's primary address, which the
+    /// engine cannot see itself. Whoever configures addresses (the test,
+    /// the CLI) calls it after `ip addr add`; a MASQUERADE rule meeting a
+    /// device with no registered address drops the packet, as Linux does
+    /// on a device without an address.
+    pub fn set_masquerade_addr(&mut self, dev: IfIndex, addr: Option<Ipv4Addr>) {
+        match addr {
+            Some(a) => self.masq.insert(dev, a),
+            None => self.masq.remove(&dev),
+        };
     }
 
     /// Empties the LOG ring (`dmesg -c`).

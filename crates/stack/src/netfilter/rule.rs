@@ -15,6 +15,7 @@ use core::ops::RangeInclusive;
 
 use netpath_wire::tcp::TcpFlags;
 
+use super::conntrack::CtState;
 use super::RejectWith;
 use crate::dev::IfIndex;
 
@@ -183,6 +184,20 @@ pub enum Target {
     Log { prefix: String },
     /// MARK: `mark = (mark & !mask) ^ value` (`--set-xmark`); continues.
     Mark { value: u32, mask: u32 },
+    /// SNAT `--to-source ADDR[:LO-HI]` (nat table, POSTROUTING and
+    /// INPUT; `xt_nat.c`): the connection's source becomes `addr`, its
+    /// port one of `ports` (the original when free, if no range is given).
+    Snat {
+        addr: Ipv4Addr,
+        ports: Option<PortRange>,
+    },
+    /// DNAT `--to-destination ADDR[:PORT]` (nat table, PREROUTING and
+    /// OUTPUT).
+    Dnat { addr: Ipv4Addr, port: Option<u16> },
+    /// MASQUERADE `[--to-ports LO-HI]` (nat POSTROUTING): SNAT to the
+    /// out device's address, as registered with
+    /// [`super::Netfilter::set_masquerade_addr`].
+    Masquerade { ports: Option<PortRange> },
 }
 
 /// Longest `--log-prefix` (`sizeof(ipt_log_info.prefix) - 1`).
@@ -263,7 +278,18 @@ impl Target {
             Target::Jump(c) | Target::Goto(c) => c,
             Target::Log { .. } => "LOG",
             Target::Mark { .. } => "MARK",
+            Target::Snat { .. } => "SNAT",
+            Target::Dnat { .. } => "DNAT",
+            Target::Masquerade { .. } => "MASQUERADE",
         }
+    }
+
+    /// SNAT, DNAT or MASQUERADE.
+    pub(crate) fn is_nat(&self) -> bool {
+        matches!(
+            self,
+            Target::Snat { .. } | Target::Dnat { .. } | Target::Masquerade { .. }
+        )
     }
 
     /// The chain a jump or goto enters.
@@ -285,6 +311,23 @@ impl fmt::Display for Target {
             Target::Log { prefix } => write!(f, "-j LOG --log-prefix \"{prefix}\""),
             Target::Mark { value, mask } => {
                 write!(f, "-j MARK --set-xmark {value:#x}/{mask:#x}")
+            }
+            Target::Snat { addr, ports } => {
+                write!(f, "-j SNAT --to-source {addr}")?;
+                match ports {
+                    Some(p) => write!(f, ":{}-{}", p.lo, p.hi),
+                    None => Ok(()),
+                }
+            }
+            Target::Dnat { addr, port } => {
+                write!(f, "-j DNAT --to-destination {addr}")?;
+                match port {
+                    Some(p) => write!(f, ":{p}"),
+                    None => Ok(()),
+                }
+            }
+            Target::Masquerade { ports: Some(p) } => {
+                write!(f, "-j MASQUERADE --to-ports {}-{}", p.lo, p.hi)
             }
             t => write!(f, "-j {}", t.name()),
         }
@@ -314,6 +357,8 @@ pub struct Rule {
     pub(crate) tcp_flags: Option<Cond<FlagMatch>>,
     pub(crate) icmp: Option<Cond<IcmpMatch>>,
     pub(crate) mark: Option<Cond<MarkMatch>>,
+    /// `-m conntrack --ctstate` (or `-m state --state` when `.1`).
+    pub(crate) ctstate: Option<Cond<(CtState, bool)>>,
     pub(crate) target: Option<Target>,
     /// `-s`/`-d` prefix lengths asked for, kept to refuse /33 and longer.
     pub(crate) bad_prefix: bool,
@@ -435,6 +480,20 @@ impl Rule {
         self
     }
 
+    /// `-m conntrack --ctstate S[,S…]`: the packet's conntrack state is
+    /// one of `states`. Loads connection tracking.
+    pub fn ctstate(mut self, states: CtState) -> Rule {
+        self.ctstate = self.cond((states, false));
+        self
+    }
+
+    /// `-m state --state S[,S…]`: the older spelling of
+    /// [`Rule::ctstate`] (`xt_state.c`).
+    pub fn state(mut self, states: CtState) -> Rule {
+        self.ctstate = self.cond((states, true));
+        self
+    }
+
     /// `-j` / `-g`.
     pub fn target(mut self, t: Target) -> Rule {
         self.target = Some(t);
@@ -548,6 +607,7 @@ impl Rule {
             && self.tcp_flags.is_none()
             && self.icmp.is_none()
             && self.mark.is_none()
+            && self.ctstate.is_none()
     }
 
     /// The module `-m tcp|udp` the port and flag matches belong to.
@@ -604,6 +664,15 @@ impl fmt::Display for Rule {
                     format!("{:#x}/{:#x}", m.value, m.mask)
                 }
             })?;
+        }
+        if let Some(c) = self.ctstate {
+            let (states, legacy) = c.value;
+            let bang = if c.negated { "! " } else { "" };
+            if legacy {
+                w.word(format_args!("-m state {bang}--state {states}"))?;
+            } else {
+                w.word(format_args!("-m conntrack {bang}--ctstate {states}"))?;
+            }
         }
         if let Some(t) = &self.target {
             w.word(format_args!("{t}"))?;

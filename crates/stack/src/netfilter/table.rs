@@ -13,6 +13,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+use super::conntrack::CtState;
 use super::log::LogRing;
 use super::matches::PacketInfo;
 use super::rule::{Rule, Target};
@@ -22,31 +23,53 @@ use crate::skb::Skb;
 use crate::time::Instant;
 use crate::trace::Tracer;
 
-/// An iptables table (`-t`). Raw and nat are not there yet.
+/// An iptables table (`-t`). Raw is not there yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// `NF_IP_PRI_MANGLE` (-150): all five hooks.
     Mangle,
     /// `NF_IP_PRI_FILTER` (0): LOCAL_IN, FORWARD, LOCAL_OUT.
     Filter,
+    /// `iptable_nat.c`: `NF_IP_PRI_NAT_DST` (-100) on PRE_ROUTING and
+    /// LOCAL_OUT, `NF_IP_PRI_NAT_SRC` (100) on LOCAL_IN and POST_ROUTING.
+    /// Only the first packet of a connection traverses it (see
+    /// `conntrack.rs`).
+    Nat,
 }
 
 impl Table {
-    /// Every table, in the order a hook runs them (priority order).
+    /// The tables that are always there, in priority order. The nat
+    /// table, like Linux's `iptable_nat` module, is loaded on demand and
+    /// listed in [`Table::WITH_NAT`].
     pub const ALL: [Table; 2] = [Table::Mangle, Table::Filter];
+
+    /// Every table, nat included.
+    pub const WITH_NAT: [Table; 3] = [Table::Mangle, Table::Nat, Table::Filter];
 
     pub const fn name(self) -> &'static str {
         match self {
             Table::Mangle => "mangle",
             Table::Filter => "filter",
+            Table::Nat => "nat",
         }
     }
 
-    /// The hook priority (`NF_IP_PRI_*`): lower runs first.
+    /// The hook priority (`NF_IP_PRI_*`): lower runs first. For nat, the
+    /// destination-NAT priority; see [`Table::hook_priority`].
     pub const fn priority(self) -> i32 {
         match self {
             Table::Mangle => -150,
             Table::Filter => 0,
+            Table::Nat => -100,
+        }
+    }
+
+    /// The priority on one hook (nat: -100 on PRE_ROUTING/LOCAL_OUT, 100
+    /// on LOCAL_IN/POST_ROUTING).
+    pub const fn hook_priority(self, hook: NfHook) -> i32 {
+        match (self, hook) {
+            (Table::Nat, NfHook::LocalIn | NfHook::PostRouting) => 100,
+            (t, _) => t.priority(),
         }
     }
 
@@ -55,6 +78,12 @@ impl Table {
         match self {
             Table::Mangle => &NfHook::ALL,
             Table::Filter => &[NfHook::LocalIn, NfHook::Forward, NfHook::LocalOut],
+            Table::Nat => &[
+                NfHook::PreRouting,
+                NfHook::LocalIn,
+                NfHook::LocalOut,
+                NfHook::PostRouting,
+            ],
         }
     }
 
@@ -62,6 +91,7 @@ impl Table {
         match self {
             Table::Mangle => 0,
             Table::Filter => 1,
+            Table::Nat => 2,
         }
     }
 }
@@ -74,10 +104,11 @@ impl fmt::Display for Table {
 
 impl FromStr for Table {
     type Err = NfError;
-    /// `-t NAME`; `NoSuchTable` for raw, nat, security or anything else.
+    /// `-t NAME`; `NoSuchTable` for raw, security or anything else.
     fn from_str(s: &str) -> Result<Table, NfError> {
         match s {
             "mangle" => Ok(Table::Mangle),
+            "nat" => Ok(Table::Nat),
             "filter" => Ok(Table::Filter),
             _ => Err(NfError::NoSuchTable(s.to_string())),
         }
@@ -195,6 +226,8 @@ impl<'a> ChainView<'a> {
 pub(crate) struct TableState {
     pub(crate) chains: Vec<Chain>,
     pub(crate) hook_chain: [Option<u32>; 5],
+    /// (chain, rule) of the NAT target that ended the last traversal.
+    pub(crate) nat_hit: Option<(u32, u32)>,
 }
 
 /// Per-hook-call context of a traversal.
@@ -205,6 +238,8 @@ pub(crate) struct Walk<'a> {
     pub(crate) out_dev: Option<IfIndex>,
     pub(crate) now: Instant,
     pub(crate) len: u64,
+    /// The packet's conntrack state (UNTRACKED when conntrack is off).
+    pub(crate) ct: CtState,
 }
 
 impl TableState {
@@ -212,6 +247,7 @@ impl TableState {
         let mut t = TableState {
             chains: Vec::new(),
             hook_chain: [None; 5],
+            nat_hit: None,
         };
         for &hook in table.hooks() {
             t.hook_chain[hook.index()] = Some(t.chains.len() as u32);
@@ -286,6 +322,7 @@ impl TableState {
             return NfVerdict::Accept;
         };
         stack.clear();
+        self.nat_hit = None;
         let (mut chain, mut pos) = (start as usize, 0usize);
         while let Some(c) = self.chains.get_mut(chain) {
             let Some(entry) = c.rules.get_mut(pos) else {
@@ -301,7 +338,7 @@ impl TableState {
             };
             if !entry
                 .rule
-                .matches(w.pkt, skb.meta.mark, w.in_dev, w.out_dev)
+                .matches(w.pkt, skb.meta.mark, w.in_dev, w.out_dev, w.ct)
             {
                 pos += 1;
                 continue;
@@ -321,6 +358,10 @@ impl TableState {
                     (chain, pos) = (entry.jump as usize, 0);
                 }
                 Some(Target::Goto(_)) => (chain, pos) = (entry.jump as usize, 0),
+                Some(Target::Snat { .. } | Target::Dnat { .. } | Target::Masquerade { .. }) => {
+                    self.nat_hit = Some((chain as u32, pos as u32));
+                    return NfVerdict::Accept;
+                }
                 Some(Target::Mark { value, mask }) => {
                     skb.meta.mark = (skb.meta.mark & !mask) ^ value;
                     pos += 1;
