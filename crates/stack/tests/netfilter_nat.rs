@@ -80,7 +80,7 @@ fn masquerade(t: &mut Topo, r: &Host) {
     let out = r.nics[1];
     t.with(r, |s, _| {
         let nf = s.netfilter_mut();
-        nf.set_masquerade_addr(out, Some(ip("198.51.100.254")));
+        // The address MASQUERADE uses comes from `ip addr add` on R.
         nf.append(
             Table::Nat,
             "POSTROUTING",

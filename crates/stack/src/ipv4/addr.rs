@@ -78,6 +78,7 @@ impl Stack {
                 ..base
             });
         }
+        self.masquerade_addr_update(dev);
         self.tracer.event(self.now, "inet_rtm_newaddr", Some(dev));
         Ok(())
     }
@@ -94,7 +95,15 @@ impl Stack {
         self.ip.routes.remove_matching(|r| {
             r.proto == RouteProto::Kernel && r.prefsrc == Some(a.addr) && r.dev == Some(dev)
         });
+        self.masquerade_addr_update(dev);
         Ok(())
+    }
+
+    /// MASQUERADE uses the device's primary (first) address, as
+    /// `inet_select_addr` picks it; netfilter learns it when addresses change.
+    fn masquerade_addr_update(&mut self, dev: IfIndex) {
+        let primary = self.ip.addrs.iter().find(|a| a.dev == dev).map(|a| a.addr);
+        self.nf.set_masquerade_addr(dev, primary);
     }
 
     /// Every address (`ip addr show`).
