@@ -22,6 +22,8 @@ pub mod netfilter;
 pub mod sched;
 pub mod sim;
 pub mod skb;
+pub mod sock;
 pub mod stack;
 pub mod time;
 pub mod trace;
+pub mod udp;

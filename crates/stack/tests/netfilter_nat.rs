@@ -234,7 +234,7 @@ fn dnat_sends_a_to_c_and_replies_come_back_from_r() {
     assert_eq!(icmp_of(&got[0]), (0, 0, 21, 1));
     assert_icmp_ok(&got[0]);
 
-    // UDP to R:8080 reaches C:9; C has no UDP, answers protocol
+    // UDP to R:8080 reaches C:9; no socket listens there, C answers port
     // unreachable, which is RELATED and reaches A from R, the quoted
     // header translated back to what A sent.
     send_udp(&mut t, &a, "192.0.2.1", "192.0.2.254", 5353, 8080);
@@ -243,7 +243,7 @@ fn dnat_sends_a_to_c_and_replies_come_back_from_r() {
     assert_eq!(got.len(), 1, "the ICMP error reached A");
     let e = &got[0];
     assert_icmp_ok(e);
-    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 2));
+    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 3), "port unreachable from C");
     assert_eq!(
         (ip_of(e).0, ip_of(e).1),
         (ip("192.0.2.254"), ip("192.0.2.1"))
@@ -271,7 +271,7 @@ fn related_error_about_a_masqueraded_datagram_is_translated_back() {
     assert_eq!(got.len(), 1);
     let e = &got[0];
     assert_icmp_ok(e);
-    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 2));
+    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 3), "port unreachable from C");
     assert_eq!(
         (ip_of(e).0, ip_of(e).1),
         (ip("198.51.100.1"), ip("192.0.2.1"))

@@ -134,6 +134,9 @@ impl Stack {
                 self.update_pmtu(odst, info);
             }
         }
+        if oproto == 17 {
+            self.udp_err(quoted, t, code);
+        }
         let e = IcmpError {
             time: self.now,
             icmp_type: t,

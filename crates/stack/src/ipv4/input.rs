@@ -24,6 +24,7 @@ use crate::stack::Stack;
 
 pub(crate) const IPPROTO_ICMP: u8 = 1;
 pub(crate) const IPPROTO_IPIP: u8 = 4;
+pub(crate) const IPPROTO_UDP: u8 = 17;
 
 impl Stack {
     /// `ip_rcv()`: data at the IPv4 header, network header set.
@@ -229,6 +230,10 @@ impl Stack {
             IPPROTO_IPIP => {
                 self.ip.mib.ip.in_delivers += 1;
                 self.ipip_rcv(skb);
+            }
+            IPPROTO_UDP => {
+                self.ip.mib.ip.in_delivers += 1;
+                self.udp_rcv(skb);
             }
             _ if raw => {
                 self.ip.mib.ip.in_delivers += 1;
