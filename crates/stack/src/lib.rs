@@ -24,6 +24,7 @@ pub mod sim;
 pub mod skb;
 pub mod sock;
 pub mod stack;
+pub mod tcp;
 pub mod time;
 pub mod trace;
 pub mod udp;

@@ -243,7 +243,11 @@ fn dnat_sends_a_to_c_and_replies_come_back_from_r() {
     assert_eq!(got.len(), 1, "the ICMP error reached A");
     let e = &got[0];
     assert_icmp_ok(e);
-    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 3), "port unreachable from C");
+    assert_eq!(
+        (icmp_of(e).0, icmp_of(e).1),
+        (3, 3),
+        "port unreachable from C"
+    );
     assert_eq!(
         (ip_of(e).0, ip_of(e).1),
         (ip("192.0.2.254"), ip("192.0.2.1"))
@@ -271,7 +275,11 @@ fn related_error_about_a_masqueraded_datagram_is_translated_back() {
     assert_eq!(got.len(), 1);
     let e = &got[0];
     assert_icmp_ok(e);
-    assert_eq!((icmp_of(e).0, icmp_of(e).1), (3, 3), "port unreachable from C");
+    assert_eq!(
+        (icmp_of(e).0, icmp_of(e).1),
+        (3, 3),
+        "port unreachable from C"
+    );
     assert_eq!(
         (ip_of(e).0, ip_of(e).1),
         (ip("198.51.100.1"), ip("192.0.2.1"))

@@ -24,6 +24,7 @@ use crate::stack::Stack;
 
 pub(crate) const IPPROTO_ICMP: u8 = 1;
 pub(crate) const IPPROTO_IPIP: u8 = 4;
+pub(crate) const IPPROTO_TCP: u8 = 6;
 pub(crate) const IPPROTO_UDP: u8 = 17;
 
 impl Stack {
@@ -230,6 +231,10 @@ impl Stack {
             IPPROTO_IPIP => {
                 self.ip.mib.ip.in_delivers += 1;
                 self.ipip_rcv(skb);
+            }
+            IPPROTO_TCP => {
+                self.ip.mib.ip.in_delivers += 1;
+                self.tcp_v4_rcv(skb);
             }
             IPPROTO_UDP => {
                 self.ip.mib.ip.in_delivers += 1;
