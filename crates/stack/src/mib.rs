@@ -86,6 +86,42 @@ mib!(
     }
 );
 
+impl IcmpMib {
+    /// The `In…`/`Out…` pair counting ICMP type `t` (Linux's
+    /// `icmp_pointers[].{in,out}` table), if it has one.
+    fn per_type(&mut self, t: u8) -> Option<(&mut u64, &mut u64)> {
+        Some(match t {
+            0 => (&mut self.in_echo_reps, &mut self.out_echo_reps),
+            3 => (&mut self.in_dest_unreachs, &mut self.out_dest_unreachs),
+            4 => (&mut self.in_src_quenchs, &mut self.out_src_quenchs),
+            5 => (&mut self.in_redirects, &mut self.out_redirects),
+            8 => (&mut self.in_echos, &mut self.out_echos),
+            11 => (&mut self.in_time_excds, &mut self.out_time_excds),
+            12 => (&mut self.in_parm_probs, &mut self.out_parm_probs),
+            13 => (&mut self.in_timestamps, &mut self.out_timestamps),
+            14 => (&mut self.in_timestamp_reps, &mut self.out_timestamp_reps),
+            17 => (&mut self.in_addr_masks, &mut self.out_addr_masks),
+            18 => (&mut self.in_addr_mask_reps, &mut self.out_addr_mask_reps),
+            _ => return None,
+        })
+    }
+
+    /// Counts a received message of type `t` (`InMsgs` is counted apart).
+    pub fn count_in(&mut self, t: u8) {
+        if let Some((i, _)) = self.per_type(t) {
+            *i += 1;
+        }
+    }
+
+    /// Counts a sent message of type `t`, and `OutMsgs`.
+    pub fn count_out(&mut self, t: u8) {
+        self.out_msgs += 1;
+        if let Some((_, o)) = self.per_type(t) {
+            *o += 1;
+        }
+    }
+}
+
 /// `IcmpMsg:`: per-type counts, `InTypeN` / `OutTypeN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IcmpMsgMib {

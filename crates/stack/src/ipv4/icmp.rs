@@ -85,19 +85,7 @@ impl Stack {
         };
         let (t, code) = (pkt.msg_type(), pkt.msg_code());
         self.ip.mib.icmp_msg.in_type[usize::from(t)] += 1;
-        let m = &mut self.ip.mib.icmp;
-        match t {
-            0 => m.in_echo_reps += 1,
-            3 => m.in_dest_unreachs += 1,
-            4 => m.in_src_quenchs += 1,
-            5 => m.in_redirects += 1,
-            8 => m.in_echos += 1,
-            11 => m.in_time_excds += 1,
-            12 => m.in_parm_probs += 1,
-            13 => m.in_timestamps += 1,
-            14 => m.in_timestamp_reps += 1,
-            _ => {}
-        }
+        self.ip.mib.icmp.count_in(t);
         match t {
             8 => self.icmp_echo(skb),
             t if is_error_type(t) => {
@@ -210,17 +198,7 @@ impl Stack {
     }
 
     fn icmp_out(&mut self, t: u8) {
-        let m = &mut self.ip.mib.icmp;
-        m.out_msgs += 1;
-        match t {
-            0 => m.out_echo_reps += 1,
-            3 => m.out_dest_unreachs += 1,
-            5 => m.out_redirects += 1,
-            8 => m.out_echos += 1,
-            11 => m.out_time_excds += 1,
-            12 => m.out_parm_probs += 1,
-            _ => {}
-        }
+        self.ip.mib.icmp.count_out(t);
         self.ip.mib.icmp_msg.out_type[usize::from(t)] += 1;
     }
 
