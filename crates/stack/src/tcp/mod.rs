@@ -5,7 +5,10 @@
 //! (sockets come next), the RST `tcp_v4_send_reset` sends, with the `Tcp:`
 //! counters.
 
+pub mod cong;
 pub mod input;
+pub mod ofo;
+pub mod rtt;
 
 /// `Tcp:` of `/proc/net/snmp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
