@@ -3,6 +3,7 @@
 //! and egress step 1 (the application writes) run through here. UDP lives in
 //! [`crate::udp`]; TCP joins it.
 
+pub mod table;
 use core::fmt;
 
 /// Errors as the application sees them, named like Linux's errno values.
