@@ -19,6 +19,7 @@ pub mod lexer;
 pub mod parser;
 mod print;
 mod python;
+pub mod run;
 
 pub use ast::*;
 pub use lexer::ParseError;

@@ -1,0 +1,155 @@
+//! Linux constants by name (x86-64 values) as scripts spell them: socket
+//! levels and options, flags, `fcntl`/`ioctl` requests, and the names that
+//! Python blocks compare TCP_INFO fields with.
+
+/// Constants usable in syscall arguments.
+const SYSCALL: &[(&str, i64)] = &[
+    ("AF_UNSPEC", 0),
+    ("AF_INET", 2),
+    ("AF_INET6", 10),
+    ("PF_INET", 2),
+    ("SOCK_STREAM", 1),
+    ("SOCK_DGRAM", 2),
+    ("SOCK_NONBLOCK", 0x800),
+    ("SOCK_CLOEXEC", 0x80000),
+    ("IPPROTO_IP", 0),
+    ("IPPROTO_TCP", 6),
+    ("SOL_IP", 0),
+    ("SOL_SOCKET", 1),
+    ("SOL_TCP", 6),
+    ("SO_DEBUG", 1),
+    ("SO_REUSEADDR", 2),
+    ("SO_TYPE", 3),
+    ("SO_ERROR", 4),
+    ("SO_DONTROUTE", 5),
+    ("SO_BROADCAST", 6),
+    ("SO_SNDBUF", 7),
+    ("SO_RCVBUF", 8),
+    ("SO_KEEPALIVE", 9),
+    ("SO_OOBINLINE", 10),
+    ("SO_LINGER", 13),
+    ("SO_REUSEPORT", 15),
+    ("SO_RCVLOWAT", 18),
+    ("SO_SNDBUFFORCE", 32),
+    ("SO_RCVBUFFORCE", 33),
+    ("SO_MARK", 36),
+    ("SO_TIMESTAMPING", 37),
+    ("SO_MAX_PACING_RATE", 47),
+    ("SO_ZEROCOPY", 60),
+    ("TCP_NODELAY", 1),
+    ("TCP_MAXSEG", 2),
+    ("TCP_CORK", 3),
+    ("TCP_KEEPIDLE", 4),
+    ("TCP_KEEPINTVL", 5),
+    ("TCP_KEEPCNT", 6),
+    ("TCP_SYNCNT", 7),
+    ("TCP_LINGER2", 8),
+    ("TCP_DEFER_ACCEPT", 9),
+    ("TCP_WINDOW_CLAMP", 10),
+    ("TCP_INFO", 11),
+    ("TCP_QUICKACK", 12),
+    ("TCP_CONGESTION", 13),
+    ("TCP_MD5SIG", 14),
+    ("TCP_THIN_LINEAR_TIMEOUTS", 16),
+    ("TCP_USER_TIMEOUT", 18),
+    ("TCP_FASTOPEN", 23),
+    ("TCP_NOTSENT_LOWAT", 25),
+    ("TCP_FASTOPEN_CONNECT", 30),
+    ("TCP_FASTOPEN_KEY", 33),
+    ("TCP_INQ", 36),
+    ("TCP_CM_INQ", 36),
+    ("IP_TOS", 1),
+    ("IP_TTL", 2),
+    ("IP_MTU_DISCOVER", 10),
+    ("IP_FREEBIND", 15),
+    ("IP_PMTUDISC_DONT", 0),
+    ("IP_PMTUDISC_WANT", 1),
+    ("IP_PMTUDISC_DO", 2),
+    ("IP_PMTUDISC_PROBE", 3),
+    ("MSG_OOB", 1),
+    ("MSG_PEEK", 2),
+    ("MSG_DONTROUTE", 4),
+    ("MSG_TRUNC", 0x20),
+    ("MSG_DONTWAIT", 0x40),
+    ("MSG_EOR", 0x80),
+    ("MSG_WAITALL", 0x100),
+    ("MSG_ERRQUEUE", 0x2000),
+    ("MSG_NOSIGNAL", 0x4000),
+    ("MSG_MORE", 0x8000),
+    ("MSG_ZEROCOPY", 0x400_0000),
+    ("MSG_FASTOPEN", 0x2000_0000),
+    ("O_RDONLY", 0),
+    ("O_WRONLY", 1),
+    ("O_RDWR", 2),
+    ("O_NONBLOCK", 0x800),
+    ("F_GETFD", 1),
+    ("F_SETFD", 2),
+    ("F_GETFL", 3),
+    ("F_SETFL", 4),
+    ("POLLIN", 0x1),
+    ("POLLPRI", 0x2),
+    ("POLLOUT", 0x4),
+    ("POLLERR", 0x8),
+    ("POLLHUP", 0x10),
+    ("POLLNVAL", 0x20),
+    ("POLLRDNORM", 0x40),
+    ("POLLRDBAND", 0x80),
+    ("POLLWRNORM", 0x100),
+    ("POLLWRBAND", 0x200),
+    ("POLLRDHUP", 0x2000),
+    ("SIOCOUTQ", 0x5411),
+    ("SIOCINQ", 0x541B),
+    ("FIONREAD", 0x541B),
+    ("SIOCOUTQNSD", 0x894B),
+    ("SHUT_RD", 0),
+    ("SHUT_WR", 1),
+    ("SHUT_RDWR", 2),
+];
+
+/// Names Python blocks use beside the `tcpi_*` fields.
+const PYTHON: &[(&str, i64)] = &[
+    ("TCP_CA_Open", 0),
+    ("TCP_CA_Disorder", 1),
+    ("TCP_CA_CWR", 2),
+    ("TCP_CA_Recovery", 3),
+    ("TCP_CA_Loss", 4),
+    ("TCP_ESTABLISHED", 1),
+    ("TCP_SYN_SENT", 2),
+    ("TCP_SYN_RECV", 3),
+    ("TCP_FIN_WAIT1", 4),
+    ("TCP_FIN_WAIT2", 5),
+    ("TCP_TIME_WAIT", 6),
+    ("TCP_CLOSE", 7),
+    ("TCP_CLOSE_WAIT", 8),
+    ("TCP_LAST_ACK", 9),
+    ("TCP_LISTEN", 10),
+    ("TCP_CLOSING", 11),
+    ("TCPI_OPT_TIMESTAMPS", 1),
+    ("TCPI_OPT_SACK", 2),
+    ("TCPI_OPT_WSCALE", 4),
+    ("TCPI_OPT_ECN", 8),
+    ("TCPI_OPT_ECN_SEEN", 16),
+    ("TCPI_OPT_SYN_DATA", 32),
+    ("TCP_INFINITE_SSTHRESH", 0x7fff_ffff),
+    ("True", 1),
+    ("False", 0),
+];
+
+/// The value of a syscall-argument constant (`SOL_SOCKET` → 1).
+pub fn value(name: &str) -> Option<i64> {
+    SYSCALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The value of a constant in a Python block (`TCP_CA_Open` → 0).
+pub fn py_value(name: &str) -> Option<i64> {
+    PYTHON.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The first constant named `prefix*` with this value (`name("SO_", 7)` →
+/// `SO_SNDBUF`), for messages.
+pub fn name(prefix: &str, value: i64) -> Option<&'static str> {
+    SYSCALL
+        .iter()
+        .find(|(n, v)| n.starts_with(prefix) && *v == value)
+        .map(|(n, _)| *n)
+}

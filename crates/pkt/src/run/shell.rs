@@ -1,0 +1,151 @@
+//! Backtick shell commands: the few the runner understands (`defaults.sh`,
+//! `sysctl -q name=value`, `set_sysctls.py /proc/sys/...=value`, the
+//! sysctl-restore script) and the Linux defaults that `defaults.sh` sets.
+
+/// A shell command the runner can carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellCmd {
+    /// `../common/defaults.sh`: apply [`DEFAULT_SYSCTLS`].
+    Defaults,
+    /// Set one sysctl (dotted name, value as written).
+    Sysctl {
+        /// `net.ipv4.tcp_sack`.
+        name: String,
+        /// `0`.
+        value: String,
+    },
+    /// A command with no effect on a fresh virtual stack (the raw text),
+    /// such as restoring the sysctls saved by `defaults.sh`.
+    Noop(String),
+}
+
+/// What packetdrill's `../common/defaults.sh` sets (see
+/// `../shared/packetdrill/README.md`); its `pfifo` root qdisc on the test
+/// device is the adapter's business.
+pub const DEFAULT_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.tcp_rmem", "4096 540000 15728640"),
+    ("net.ipv4.tcp_wmem", "4096 262144 4194304"),
+    ("net.ipv4.tcp_timestamps", "1"),
+    ("net.ipv4.tcp_syn_retries", "5"),
+    ("net.ipv4.tcp_synack_retries", "5"),
+    ("net.ipv4.tcp_frto", "2"),
+    ("net.ipv4.tcp_sack", "1"),
+    ("net.ipv4.tcp_dsack", "1"),
+    ("net.ipv4.tcp_fack", "0"),
+    ("net.ipv4.tcp_reordering", "3"),
+    ("net.ipv4.tcp_congestion_control", "cubic"),
+    ("net.ipv4.tcp_slow_start_after_idle", "0"),
+    ("net.ipv4.tcp_early_retrans", "4"),
+    ("net.ipv4.tcp_recovery", "1"),
+    ("net.ipv4.tcp_tso_win_divisor", "3"),
+    ("net.ipv4.tcp_ecn", "0"),
+    ("net.ipv4.tcp_ecn_option", "2"),
+    ("net.ipv4.tcp_pacing_ss_ratio", "200"),
+    ("net.ipv4.tcp_pacing_ca_ratio", "120"),
+    ("net.ipv4.tcp_notsent_lowat", "4294967295"),
+    ("net.ipv4.tcp_fastopen", "0x70403"),
+    ("net.ipv4.tcp_syncookies", "1"),
+];
+
+/// `/proc/sys/net/ipv4/x` or `net.ipv4.x` → `net.ipv4.x`.
+fn sysctl_name(path: &str) -> Option<String> {
+    let name = path
+        .strip_prefix("/proc/sys/")
+        .unwrap_or(path)
+        .replace('/', ".");
+    let ok = name.starts_with("net.")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+    ok.then_some(name)
+}
+
+/// `name=value` tokens as sysctls, or `None` if one is not.
+fn assignments<'a>(toks: impl Iterator<Item = &'a str>) -> Option<Vec<ShellCmd>> {
+    let mut out = Vec::new();
+    for t in toks {
+        let (n, v) = t.split_once('=')?;
+        let v = v.trim_matches(|c| c == '"' || c == '\'');
+        out.push(ShellCmd::Sysctl {
+            name: sysctl_name(n)?,
+            value: v.to_string(),
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The commands of a backtick block (one per line, `\` continuations
+/// joined), or `Err(line)` with the first line the runner cannot run.
+pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
+    let joined = raw.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for line in joined.lines() {
+        let line = strip_comment(line).trim();
+        let toks = tokens(line);
+        let Some(&first) = toks.first() else {
+            continue;
+        };
+        if toks.len() == 1 && first.ends_with("common/defaults.sh") {
+            out.push(ShellCmd::Defaults);
+        } else if toks.len() == 1
+            && first.starts_with("/tmp/sysctl_restore_")
+            && first.ends_with(".sh")
+        {
+            out.push(ShellCmd::Noop(line.to_string()));
+        } else if first == "sysctl" {
+            let rest = toks[1..].iter().copied().filter(|t| !t.starts_with('-'));
+            out.extend(assignments(rest).ok_or_else(|| line.to_string())?);
+        } else if first.ends_with("set_sysctls.py") {
+            out.extend(assignments(toks[1..].iter().copied()).ok_or_else(|| line.to_string())?);
+        } else if let Some(cmds) = assignments(toks.iter().copied()) {
+            // A continuation line of a multi-line sysctl command.
+            out.extend(cmds);
+        } else {
+            return Err(line.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The line up to a `#` comment outside quotes.
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') => return &line[..i],
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Whitespace-separated words; quoted text (`a="1 2 3"`) stays in one word.
+fn tokens(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                start.get_or_insert(i);
+            }
+            (None, c) if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    out.push(&line[s..i]);
+                }
+            }
+            (None, _) => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        out.push(&line[s..]);
+    }
+    out
+}

@@ -1,0 +1,324 @@
+//! Executing a planned socket call on the host: script descriptors mapped
+//! to the host's, default addresses filled in, the script's non-blocking
+//! descriptors tracked, `poll` timeouts waited out in virtual time, and the
+//! result (value, errno, out-parameters) checked.
+
+use super::consts;
+use super::engine::{fail, unsupported, Engine, Stop};
+use super::host::{OptValue, PollFd, SysError, SysResult};
+use super::plan::{Addr, Call, CallKind, GetExpect};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const O_NONBLOCK: i64 = 0x800;
+const F_SETFL: i32 = 4;
+const MSG_FASTOPEN: i32 = 0x2000_0000;
+const MSG_DONTWAIT: i32 = 0x40;
+
+fn expected_text(c: &Call) -> String {
+    match &c.errno {
+        Some(e) => format!("{} = {} {e}", c.name, c.ret),
+        None => format!("{} = {}", c.name, c.ret),
+    }
+}
+
+impl Engine<'_> {
+    /// The host descriptor for a script descriptor (unknown ones pass
+    /// through unchanged, so bad-descriptor tests reach the host).
+    fn hfd(&self, fd: i64) -> i32 {
+        match self.fds.get(&fd) {
+            Some(h) => *h,
+            None => i32::try_from(fd).unwrap_or(-1),
+        }
+    }
+
+    fn map_ip(&self, ip: Ipv4Addr) -> Ipv4Addr {
+        if ip == self.script_local {
+            self.opts.local_ip
+        } else if ip == self.script_remote {
+            self.opts.remote_ip
+        } else {
+            ip
+        }
+    }
+
+    fn local_addr(&self, a: Addr) -> SocketAddrV4 {
+        match a {
+            Addr::Default => SocketAddrV4::new(self.opts.local_ip, self.opts.bind_port),
+            Addr::Explicit(ip, port) => SocketAddrV4::new(self.map_ip(ip), port),
+        }
+    }
+
+    fn remote_addr(&self, a: Addr) -> SocketAddrV4 {
+        match a {
+            Addr::Default => SocketAddrV4::new(self.opts.remote_ip, self.opts.connect_port),
+            Addr::Explicit(ip, port) => SocketAddrV4::new(self.map_ip(ip), port),
+        }
+    }
+
+    /// Runs a call (`first`: not a retry of a blocked one). `Ok(None)`: it
+    /// would block; `Ok(Some(()))`: it returned as the script expects.
+    pub(super) fn exec_call(
+        &mut self,
+        line: u32,
+        c: &Call,
+        start_ns: u64,
+        first: bool,
+    ) -> Result<Option<()>, Stop> {
+        let fd = c.kind.fd().map(|f| self.hfd(f));
+        let res: SysResult = match &c.kind {
+            CallKind::Socket {
+                domain,
+                ty,
+                protocol,
+            } => self.host.socket(*domain, *ty, *protocol),
+            CallKind::Bind { addr, .. } => {
+                let a = self.local_addr(*addr);
+                let r = self.host.bind(fd.unwrap_or(-1), a);
+                if r.is_ok() {
+                    self.bound.insert(fd.unwrap_or(-1), a.port());
+                }
+                r
+            }
+            CallKind::Listen { backlog, .. } => {
+                let f = fd.unwrap_or(-1);
+                let r = self.host.listen(f, *backlog);
+                if r.is_ok() {
+                    self.listen_port = Some(*self.bound.get(&f).unwrap_or(&self.opts.bind_port));
+                }
+                r
+            }
+            CallKind::Accept { .. } => self.host.accept(fd.unwrap_or(-1)),
+            CallKind::Connect { addr, .. } => {
+                let a = self.remote_addr(*addr);
+                let f = fd.unwrap_or(-1);
+                if first {
+                    self.mapper
+                        .add_active(self.bound.get(&f).copied(), a.port());
+                    self.last_sock = Some(f);
+                }
+                self.host.connect(f, a)
+            }
+            CallKind::Recv { len, flags, .. } => self.host.recv(fd.unwrap_or(-1), *len, *flags),
+            CallKind::Send { len, flags, to, .. } => {
+                let f = fd.unwrap_or(-1);
+                let to = to.map(|a| self.remote_addr(a));
+                if first && flags & MSG_FASTOPEN != 0 {
+                    if let Some(a) = to {
+                        self.mapper
+                            .add_active(self.bound.get(&f).copied(), a.port());
+                    }
+                }
+                self.host.send(f, *len, *flags, to)
+            }
+            CallKind::Shutdown { how, .. } => self.host.shutdown(fd.unwrap_or(-1), *how),
+            CallKind::Close { fd: sfd } => {
+                let r = self.host.close(fd.unwrap_or(-1));
+                if r.is_ok() {
+                    self.fds.remove(sfd);
+                }
+                r
+            }
+            CallKind::SetSockOpt {
+                level, opt, value, ..
+            } => self.host.setsockopt(fd.unwrap_or(-1), *level, *opt, value),
+            CallKind::GetSockOpt {
+                level, opt, expect, ..
+            } => {
+                return self
+                    .getsockopt(line, c, fd.unwrap_or(-1), *level, *opt, expect)
+                    .map(Some)
+            }
+            CallKind::Fcntl { cmd, arg, .. } => {
+                let f = fd.unwrap_or(-1);
+                let r = self.host.fcntl(f, *cmd, *arg);
+                if r.is_ok() && *cmd == F_SETFL {
+                    if arg & O_NONBLOCK != 0 {
+                        self.nonblock.insert(f);
+                    } else {
+                        self.nonblock.remove(&f);
+                    }
+                }
+                r
+            }
+            CallKind::Poll { fds, timeout_ms } => {
+                return self.poll(line, c, fds, *timeout_ms, start_ns);
+            }
+            CallKind::Ioctl {
+                request, expect, ..
+            } => match self.host.ioctl(fd.unwrap_or(-1), *request) {
+                Ok(v) => {
+                    if let Some(e) = expect {
+                        if *e != v {
+                            let req = consts::name("SIOC", *request as i64).unwrap_or("ioctl");
+                            return Err(fail(line, format!("{req} value {e}"), v.to_string()));
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        self.collect();
+        let res = match res {
+            Err(SysError::WouldBlock) => {
+                let dontwait = matches!(&c.kind, CallKind::Recv { flags, .. } | CallKind::Send { flags, .. } if flags & MSG_DONTWAIT != 0);
+                if fd.is_some_and(|f| self.nonblock.contains(&f)) || dontwait {
+                    // The host should have said EAGAIN; the script cannot block.
+                    Err(SysError::Errno(super::host::Errno::EAGAIN))
+                } else {
+                    return Ok(None);
+                }
+            }
+            r => r,
+        };
+        self.check_result(line, c, res)?;
+        Ok(Some(()))
+    }
+
+    fn check_result(&mut self, line: u32, c: &Call, res: SysResult) -> Result<(), Stop> {
+        match res {
+            Err(SysError::Unsupported(r)) => Err(unsupported(line, format!("{}: {r}", c.name))),
+            Err(SysError::WouldBlock) => Err(fail(line, expected_text(c), "would block")),
+            Err(SysError::Errno(e)) => {
+                let ok = c.ret == -1 && c.errno.as_deref().is_none_or(|n| n == e.name());
+                if ok {
+                    Ok(())
+                } else {
+                    Err(fail(line, expected_text(c), format!("-1 {e}")))
+                }
+            }
+            Ok(v) => {
+                let returns_fd =
+                    matches!(c.kind, CallKind::Socket { .. } | CallKind::Accept { .. });
+                if returns_fd && c.ret >= 0 {
+                    let h = i32::try_from(v).unwrap_or(-1);
+                    self.fds.insert(c.ret, h);
+                    if let CallKind::Socket { ty, .. } = c.kind {
+                        if i64::from(ty) & O_NONBLOCK != 0 {
+                            self.nonblock.insert(h);
+                        }
+                    } else {
+                        self.last_sock = Some(h);
+                    }
+                    return Ok(());
+                }
+                if let Some(f) = c.kind.fd() {
+                    if !matches!(c.kind, CallKind::Close { .. }) {
+                        let h = self.hfd(f);
+                        if matches!(c.kind, CallKind::Recv { .. } | CallKind::Send { .. })
+                            || self.last_sock.is_none()
+                        {
+                            self.last_sock = Some(h);
+                        }
+                    }
+                }
+                if v == c.ret {
+                    Ok(())
+                } else {
+                    Err(fail(line, expected_text(c), v.to_string()))
+                }
+            }
+        }
+    }
+
+    fn getsockopt(
+        &mut self,
+        line: u32,
+        c: &Call,
+        fd: i32,
+        level: i32,
+        opt: i32,
+        expect: &GetExpect,
+    ) -> Result<(), Stop> {
+        let out = if let GetExpect::TcpInfo(fields) = expect {
+            match self.host.tcp_info(fd) {
+                Ok(info) => {
+                    for (name, want) in fields {
+                        let got = info
+                            .get(name)
+                            .ok_or_else(|| unsupported(line, format!("TCP_INFO field {name}")))?;
+                        if got as i64 != *want {
+                            return Err(fail(line, format!("{name} = {want}"), got.to_string()));
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            match self.host.getsockopt(fd, level, opt) {
+                Ok(v) => {
+                    if let GetExpect::Value(want) = expect {
+                        let same = match (want, &v) {
+                            (OptValue::Str(a), OptValue::Str(b)) => {
+                                a.trim_matches('"') == b.trim_matches('"')
+                            }
+                            (a, b) => a == b,
+                        };
+                        if !same {
+                            let name = consts::name("SO_", opt.into())
+                                .filter(|_| level == 1)
+                                .or_else(|| consts::name("TCP_", opt.into()).filter(|_| level == 6))
+                                .unwrap_or("option");
+                            return Err(fail(line, format!("{name} = {want:?}"), format!("{v:?}")));
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        self.collect();
+        let out = match out {
+            Err(SysError::WouldBlock) => Err(SysError::Errno(super::host::Errno::EAGAIN)),
+            r => r,
+        };
+        self.check_result(line, c, out)
+    }
+
+    fn poll(
+        &mut self,
+        line: u32,
+        c: &Call,
+        fds: &[(i64, i16, Option<i16>)],
+        timeout_ms: i64,
+        start_ns: u64,
+    ) -> Result<Option<()>, Stop> {
+        let pfds: Vec<PollFd> = fds
+            .iter()
+            .map(|(f, ev, _)| PollFd {
+                fd: self.hfd(*f),
+                events: *ev,
+            })
+            .collect();
+        let res = self.host.poll(&pfds);
+        self.collect();
+        let revents = match res {
+            Ok(r) => r,
+            Err(SysError::WouldBlock) => vec![0; pfds.len()],
+            Err(e) => {
+                self.check_result(line, c, Err(e))?;
+                return Ok(Some(()));
+            }
+        };
+        let ready = revents.iter().filter(|r| **r != 0).count();
+        let timed_out = timeout_ms >= 0
+            && self.now() >= start_ns.saturating_add((timeout_ms as u64).saturating_mul(1_000_000));
+        if ready == 0 && !timed_out {
+            return Ok(None);
+        }
+        for ((f, _, want), got) in fds.iter().zip(revents.iter().chain(std::iter::repeat(&0))) {
+            if let Some(w) = want {
+                if w != got {
+                    return Err(fail(
+                        line,
+                        format!("poll revents {w:#x} on fd {f}"),
+                        format!("{got:#x}"),
+                    ));
+                }
+            }
+        }
+        self.check_result(line, c, Ok(ready as i64))?;
+        Ok(Some(()))
+    }
+}
