@@ -30,7 +30,7 @@ pub struct Stack {
     pub(crate) neigh: crate::neigh::NeighTable,
     pub(crate) nf: crate::netfilter::Netfilter,
     pub(crate) udp: crate::udp::UdpTable,
-    pub(crate) tcp_mib: crate::tcp::TcpMib,
+    pub(crate) tcp: crate::tcp::sock::TcpTable,
     pub(crate) taps: Taps,
     pub(crate) tracer: Tracer,
     pub(crate) drops: DropStats,
@@ -61,7 +61,7 @@ impl Stack {
             neigh: crate::neigh::NeighTable::default(),
             nf: crate::netfilter::Netfilter::default(),
             udp: crate::udp::UdpTable::default(),
-            tcp_mib: crate::tcp::TcpMib::default(),
+            tcp: crate::tcp::sock::TcpTable::default(),
             taps: Taps::default(),
             tracer: Tracer::new(),
             drops: DropStats::new(),
@@ -164,6 +164,7 @@ impl Stack {
             busy |= self.run_timers();
             busy |= self.neigh_timer();
             busy |= self.ip_frag_timer();
+            busy |= self.tcp_run_timers();
             if self.softnet.rx_pending() {
                 busy = true;
                 if self.net_rx_action() {
@@ -207,6 +208,7 @@ impl Stack {
         }
         consider(self.neigh_next_timer());
         consider(self.ip_frag_next_timer());
+        consider(self.tcp_next_timer());
         next.map(|t| t.max(self.now))
     }
 }

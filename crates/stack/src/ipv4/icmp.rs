@@ -125,6 +125,9 @@ impl Stack {
         if oproto == 17 {
             self.udp_err(quoted, t, code);
         }
+        if oproto == 6 {
+            self.tcp_v4_err(quoted, t, code);
+        }
         let e = IcmpError {
             time: self.now,
             icmp_type: t,

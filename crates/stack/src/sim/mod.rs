@@ -6,6 +6,7 @@
 //! nodes driven by a virtual clock that jumps from event to event. All
 //! randomness comes from one seed ([`rng`]): same seed, same run, bit for bit.
 
+pub mod blocking;
 mod event;
 pub mod host;
 pub mod link;

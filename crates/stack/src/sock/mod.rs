@@ -9,41 +9,57 @@ use core::fmt;
 /// Errors as the application sees them, named like Linux's errno values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Errno {
+    EACCES,
     EADDRINUSE,
     EADDRNOTAVAIL,
     EAGAIN,
-    EACCES,
+    EALREADY,
     EBADF,
+    ECONNABORTED,
     ECONNREFUSED,
+    ECONNRESET,
     EDESTADDRREQ,
     EHOSTUNREACH,
+    EINPROGRESS,
     EINVAL,
     EISCONN,
     EMSGSIZE,
     ENETUNREACH,
     ENOBUFS,
+    ENOENT,
     ENOTCONN,
+    EOPNOTSUPP,
     EPERM,
+    EPIPE,
+    ETIMEDOUT,
 }
 
 impl Errno {
     pub fn name(self) -> &'static str {
         match self {
+            Errno::EACCES => "EACCES",
             Errno::EADDRINUSE => "EADDRINUSE",
             Errno::EADDRNOTAVAIL => "EADDRNOTAVAIL",
             Errno::EAGAIN => "EAGAIN",
-            Errno::EACCES => "EACCES",
+            Errno::EALREADY => "EALREADY",
             Errno::EBADF => "EBADF",
+            Errno::ECONNABORTED => "ECONNABORTED",
             Errno::ECONNREFUSED => "ECONNREFUSED",
+            Errno::ECONNRESET => "ECONNRESET",
             Errno::EDESTADDRREQ => "EDESTADDRREQ",
             Errno::EHOSTUNREACH => "EHOSTUNREACH",
+            Errno::EINPROGRESS => "EINPROGRESS",
             Errno::EINVAL => "EINVAL",
             Errno::EISCONN => "EISCONN",
             Errno::EMSGSIZE => "EMSGSIZE",
             Errno::ENETUNREACH => "ENETUNREACH",
             Errno::ENOBUFS => "ENOBUFS",
+            Errno::ENOENT => "ENOENT",
             Errno::ENOTCONN => "ENOTCONN",
+            Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::EPERM => "EPERM",
+            Errno::EPIPE => "EPIPE",
+            Errno::ETIMEDOUT => "ETIMEDOUT",
         }
     }
 }

@@ -1,0 +1,852 @@
+//! `net/ipv4/tcp_output.c`, seed egress steps 2–3: `tcp_write_xmit` sends
+//! what the congestion window, the peer's window and Nagle allow;
+//! `tcp_transmit_skb` builds each segment's header from the socket's state
+//! (options in Linux's layout: MSS, SACK-permitted, timestamps and window
+//! scale on a SYN; timestamps and SACK blocks after) and hands it to
+//! `ip_queue_xmit`. Also the control segments: ACK (`tcp_send_ack`,
+//! delayed or not), SYN (`tcp_connect`), SYN-ACK, FIN (`tcp_send_fin`),
+//! RST (`tcp_send_active_reset`), window probes (`tcp_write_wakeup`,
+//! `tcp_send_probe0`), and `tcp_retransmit_skb`.
+//!
+//! The frame is a fresh skb: header written in place, then the payload
+//! copied from the queued skb with the checksum folded into that copy.
+//! (Linux clones the queued skb and lets the NIC gather its pages; see
+//! docs/ARCHITECTURE.md for why netpath copies here.)
+
+use netpath_wire::checksum::Checksum;
+use netpath_wire::tcp::{
+    SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, TcpSeqNumber, TcpTimestamps,
+};
+
+use super::sock::{TcpSock, TcpState, TxSeg, XmitTimer, SEG_FIN, SEG_PSH, SEG_SYN};
+use crate::ipv4::output::LL_RESERVED;
+use crate::skb::Skb;
+use crate::stack::Stack;
+use crate::time::{Duration, Instant};
+
+/// `MAX_TCP_HEADER`-like headroom: link layer, IPv4 with options, TCP.
+pub(crate) const TCP_HEADROOM: usize = LL_RESERVED + 60 + 60;
+
+/// `TCP_DELACK_MIN`, `TCP_DELACK_MAX`, `TCP_ATO_MIN`.
+pub const TCP_DELACK_MIN: Duration = Duration::from_millis(40);
+pub const TCP_DELACK_MAX: Duration = Duration::from_millis(200);
+pub const TCP_ATO_MIN: Duration = Duration::from_millis(40);
+/// `TCP_TIMEOUT_MIN` (2 jiffies) added to a TLP timeout.
+pub const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
+/// `TCP_MAX_QUICKACKS`.
+pub const TCP_MAX_QUICKACKS: u32 = 16;
+
+/// What a segment carries, for [`Stack::tcp_transmit`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutSeg<'a> {
+    pub seq: TcpSeqNumber,
+    pub flags: TcpFlags,
+    pub payload: &'a [u8],
+}
+
+impl Stack {
+    /// `tcp_time_stamp` + `tsoffset`: the TSval clock, in ms.
+    pub(crate) fn tcp_tsval(&self, sk: &TcpSock) -> u32 {
+        ((self.now.as_nanos() / 1_000_000) as u32).wrapping_add(sk.ts_offset)
+    }
+
+    /// `tcp_transmit_skb()`: header from the socket's state, payload copied
+    /// with the checksum folded in, then `ip_queue_xmit`. Returns false if
+    /// the IP layer refused it (no route, no buffer).
+    pub(crate) fn tcp_transmit(&mut self, sk: &mut TcpSock, seg: OutSeg<'_>) -> bool {
+        let syn = seg.flags.syn();
+        let mut opts = TcpOptions::default();
+        let window;
+        let mut ack = TcpSeqNumber(0);
+        if syn {
+            // `tcp_syn_options` / `tcp_synack_options`.
+            opts.mss = Some(sk.advmss);
+            if sk.tstamp_ok {
+                opts.timestamps = Some(TcpTimestamps {
+                    tsval: self.tcp_tsval(sk),
+                    tsecr: sk.ts_recent,
+                });
+            }
+            opts.sack_permitted = sk.sack_ok;
+            if sk.wscale_ok {
+                opts.window_scale = Some(sk.rcv_wscale);
+            }
+            // The window of a SYN is never scaled (RFC 7323 §2.2).
+            window = sk.rcv_wnd.min(65535) as u16;
+            if seg.flags.ack() {
+                ack = sk.rcv_nxt;
+            }
+        } else {
+            if sk.tstamp_ok {
+                opts.timestamps = Some(TcpTimestamps {
+                    tsval: self.tcp_tsval(sk),
+                    tsecr: sk.ts_recent,
+                });
+            }
+            if sk.sack_ok && !seg.flags.rst() {
+                let max = if sk.tstamp_ok { 3 } else { 4 };
+                let mut blocks = SackBlocks::default();
+                if let Some((s, e)) = sk.dsack.take() {
+                    blocks.push((s.0, e.0));
+                }
+                for (s, e) in sk.ofo.sack_blocks(max - blocks.len()) {
+                    blocks.push((s.0, e.0));
+                }
+                opts.sack = blocks;
+            }
+            window = if seg.flags.rst() && !seg.flags.ack() {
+                0
+            } else {
+                self.tcp_select_window(sk)
+            };
+            ack = sk.rcv_nxt;
+        }
+        let repr = TcpRepr {
+            src_port: sk.local.1,
+            dst_port: sk.remote.1,
+            seq_number: seg.seq,
+            ack_number: if seg.flags.ack() {
+                ack
+            } else {
+                TcpSeqNumber(0)
+            },
+            flags: seg.flags,
+            window_len: window,
+            urgent_pointer: 0,
+            options: opts,
+            raw_options: Default::default(),
+            payload_len: seg.payload.len(),
+        };
+        let hl = repr.header_len();
+        let total = hl + seg.payload.len();
+        let Ok(mut skb) = self.pool.alloc(TCP_HEADROOM + total) else {
+            return false;
+        };
+        if skb.reserve(TCP_HEADROOM).is_err() {
+            return false;
+        }
+        let (saddr, daddr) = (sk.local.0, sk.remote.0);
+        {
+            let Ok(buf) = skb.put(total) else {
+                return false;
+            };
+            if repr
+                .emit_header(&mut TcpPacket::new_unchecked(&mut *buf))
+                .is_err()
+            {
+                return false;
+            }
+            // The one copy of the payload, checksummed as it is copied.
+            let (hdr, body) = buf.split_at_mut(hl);
+            let mut c = Checksum::pseudo_header_v4(saddr, daddr, 6, total as u16);
+            c.add_bytes(hdr);
+            c.add_copy(body, seg.payload);
+            hdr[16..18].copy_from_slice(&c.finish().to_be_bytes());
+        }
+        skb.reset_transport_header();
+        self.tracer.skb(self.now, "tcp_transmit_skb", &skb);
+        let id = sk.inet_id;
+        sk.inet_id = sk.inet_id.wrapping_add(1);
+        let mut ip = sk.ip_opts;
+        ip.saddr = Some(saddr);
+        // SYN-ACKs and RSTs of request socks go out with IP ID 0.
+        let ident = if sk.state == TcpState::SynRecv && syn {
+            0
+        } else {
+            id
+        };
+        sk.segs_out += 1;
+        self.tcp.mib.out_segs += 1;
+        if seg.flags.rst() {
+            self.tcp.mib.out_rsts += 1;
+        }
+        if seg.flags.ack() {
+            self.tcp_event_ack_sent(sk);
+        }
+        self.ip_queue_xmit(skb, daddr, 6, ip, Some(ident)).is_ok()
+    }
+
+    /// `tcp_event_ack_sent()`: an ACK went out, the delayed one is void.
+    fn tcp_event_ack_sent(&mut self, sk: &mut TcpSock) {
+        sk.quick = sk.quick.saturating_sub(1);
+        sk.ack_pending = false;
+        sk.delack_timer = None;
+    }
+
+    /// `tcp_space()`: what the receive buffer can still take, in window
+    /// bytes (half the buffer: `tcp_win_from_space` with an overhead ratio
+    /// of 2, counted on payload bytes).
+    pub(crate) fn tcp_space(sk: &TcpSock) -> u32 {
+        let full = Self::tcp_full_space(sk);
+        full.saturating_sub((sk.rcv_queued + sk.ofo.bytes()) as u32)
+    }
+
+    /// `tcp_full_space()`.
+    pub(crate) fn tcp_full_space(sk: &TcpSock) -> u32 {
+        (sk.rcvbuf / 2).min(u32::MAX as usize) as u32
+    }
+
+    /// `__tcp_select_window()`: the window to offer now.
+    fn tcp_new_window(sk: &mut TcpSock) -> u32 {
+        let full = Self::tcp_full_space(sk).min(sk.window_clamp);
+        let mut mss = sk.rcv_mss.max(1);
+        if mss > full {
+            mss = full.max(1);
+        }
+        let mut free = Self::tcp_space(sk);
+        if free < full / 2 {
+            // Memory pressure on the receive side: leave quick-ack mode.
+            sk.quick = 0;
+            if free < mss {
+                return 0;
+            }
+        }
+        if free > sk.rcv_ssthresh {
+            free = sk.rcv_ssthresh;
+        }
+        if sk.rcv_wscale > 0 {
+            let g = 1u32 << sk.rcv_wscale;
+            free.div_ceil(g).saturating_mul(g)
+        } else {
+            // Without scaling, keep the window a multiple of the MSS
+            // unless that changes little (Linux's rule).
+            let w = sk.rcv_wnd;
+            if w <= free.saturating_sub(mss) || w > free {
+                (free / mss) * mss
+            } else {
+                w
+            }
+        }
+    }
+
+    /// `tcp_select_window()`: the window field of an outgoing segment; the
+    /// right edge never moves left (RFC 9293 §3.8.6).
+    pub(crate) fn tcp_select_window(&mut self, sk: &mut TcpSock) -> u16 {
+        let old = sk.rcv_wnd;
+        let cur = sk.receive_window();
+        let mut new = Self::tcp_new_window(sk);
+        if new < cur {
+            let g = 1u32 << sk.rcv_wscale;
+            new = cur.div_ceil(g).saturating_mul(g);
+        }
+        let max = 65535u32 << sk.rcv_wscale;
+        new = new.min(max);
+        sk.rcv_wnd = new;
+        sk.rcv_wup = sk.rcv_nxt;
+        let wire = new >> sk.rcv_wscale;
+        if wire == 0 {
+            if old != 0 {
+                self.tcp.ext.tcp_to_zero_window_adv += 1;
+            }
+            self.tcp.ext.tcp_want_zero_window_adv += 1;
+        } else if old == 0 {
+            self.tcp.ext.tcp_from_zero_window_adv += 1;
+        }
+        wire.min(65535) as u16
+    }
+
+    /// `tcp_acceptable_seq()`: the sequence number of a segment carrying
+    /// no data.
+    fn tcp_acceptable_seq(sk: &TcpSock) -> TcpSeqNumber {
+        let wnd_end = sk.snd_una + sk.snd_wnd;
+        if !sk.snd_nxt.after(wnd_end) {
+            sk.snd_nxt
+        } else {
+            wnd_end
+        }
+    }
+
+    /// `tcp_send_ack()`: a pure ACK now.
+    pub(crate) fn tcp_send_ack(&mut self, sk: &mut TcpSock) {
+        if sk.state == TcpState::Closed || sk.state == TcpState::Listen {
+            return;
+        }
+        let seq = Self::tcp_acceptable_seq(sk);
+        self.tracer
+            .event_detail(self.now, "tcp_send_ack", None, u64::from(sk.rcv_nxt.0));
+        self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq,
+                flags: TcpFlags::ACK,
+                payload: &[],
+            },
+        );
+    }
+
+    /// `tcp_send_challenge_ack()` (RFC 5961): an ACK to an out-of-window
+    /// segment, limited per socket (`tcp_invalid_ratelimit`) and per host
+    /// (`tcp_challenge_ack_limit` a second).
+    pub(crate) fn tcp_send_challenge_ack(&mut self, sk: &mut TcpSock) {
+        if self.tcp_oow_rate_limited(sk) {
+            self.tcp.ext.tcp_ack_skipped_challenge += 1;
+            return;
+        }
+        let sec = self.now.as_nanos() / 1_000_000_000;
+        if self.tcp.challenge_second != sec {
+            self.tcp.challenge_second = sec;
+            self.tcp.challenge_count = 0;
+        }
+        if self.tcp.challenge_count >= self.tcp.settings.challenge_ack_limit {
+            return;
+        }
+        self.tcp.challenge_count += 1;
+        self.tcp.ext.tcp_challenge_ack += 1;
+        self.tcp_send_ack(sk);
+    }
+
+    /// `tcp_oow_rate_limited()`: true when an ACK for an invalid segment
+    /// was sent less than `tcp_invalid_ratelimit` ago.
+    pub(crate) fn tcp_oow_rate_limited(&mut self, sk: &mut TcpSock) -> bool {
+        let lim = self.tcp.settings.invalid_ratelimit;
+        if let Some(t) = sk.last_oow_ack {
+            if self.now.saturating_since(t) < lim {
+                return true;
+            }
+        }
+        sk.last_oow_ack = Some(self.now);
+        false
+    }
+
+    /// `tcp_send_delayed_ack()`: arm the delayed-ACK timer.
+    pub(crate) fn tcp_send_delayed_ack(&mut self, sk: &mut TcpSock) {
+        let mut ato = sk.ato.max(TCP_ATO_MIN);
+        if ato > TCP_DELACK_MIN {
+            let mut max_ato = Duration::from_millis(500);
+            if sk.pingpong {
+                max_ato = TCP_DELACK_MAX;
+            }
+            if let Some(srtt) = sk.rtt.srtt() {
+                let rtt = srtt.max(TCP_DELACK_MIN);
+                if rtt < max_ato {
+                    max_ato = rtt;
+                }
+            }
+            ato = ato.min(max_ato);
+        }
+        let at = self.now + ato;
+        sk.ack_pending = true;
+        // Never push an armed timer later (Linux: "if delack timer is about
+        // to expire, send ACK now" is approximated by keeping the earlier).
+        sk.delack_timer = Some(sk.delack_timer.map_or(at, |t| t.min(at)));
+    }
+
+    /// `__tcp_ack_snd_check()`: ACK now, or later.
+    pub(crate) fn tcp_ack_snd_check(&mut self, sk: &mut TcpSock, ofo_possible: bool) {
+        if !sk.ack_pending {
+            return;
+        }
+        let more_than_one = sk.rcv_nxt.0.wrapping_sub(sk.rcv_wup.0) > sk.rcv_mss;
+        let in_quickack = sk.quick > 0 && !sk.pingpong;
+        if (more_than_one && Self::tcp_new_window_peek(sk) >= sk.rcv_wnd)
+            || in_quickack
+            || (ofo_possible && !sk.ofo.is_empty())
+        {
+            self.tcp_send_ack(sk);
+        } else {
+            self.tcp_send_delayed_ack(sk);
+        }
+    }
+
+    /// The window `__tcp_select_window` would offer, without side effects.
+    fn tcp_new_window_peek(sk: &TcpSock) -> u32 {
+        let full = Self::tcp_full_space(sk).min(sk.window_clamp);
+        let free = Self::tcp_space(sk).min(sk.rcv_ssthresh);
+        if free < full / 2 && free < sk.rcv_mss {
+            0
+        } else {
+            free
+        }
+    }
+
+    /// `tcp_current_mss()` / `tcp_sync_mss()`: payload per segment for the
+    /// path MTU, the peer's MSS and the options in use.
+    pub(crate) fn tcp_sync_mss(&mut self, sk: &mut TcpSock, pmtu: u32) -> u32 {
+        sk.pmtu = pmtu;
+        let mut mss = pmtu.saturating_sub(40);
+        mss = mss.min(u32::from(sk.mss_clamp));
+        if sk.user_mss > 0 {
+            mss = mss.min(u32::from(sk.user_mss));
+        }
+        if sk.tstamp_ok {
+            mss = mss.saturating_sub(12);
+        }
+        mss = mss.max(self.tcp.settings.min_snd_mss.max(8));
+        sk.mss_cache = mss;
+        sk.cc.mss = mss;
+        mss
+    }
+
+    /// The path MTU towards the peer (route + PMTU exceptions).
+    pub(crate) fn tcp_path_mtu(&self, sk: &TcpSock) -> u32 {
+        self.ip_route_output(
+            sk.remote.0,
+            Some(sk.local.0),
+            sk.ip_opts.oif,
+            sk.ip_opts.mark,
+        )
+        .map_or(576, |d| d.mtu)
+    }
+
+    /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
+    /// allow. `push`: the application asked for it (no Nagle hold for
+    /// the last partial segment, as `TCP_NAGLE_PUSH`).
+    pub(crate) fn tcp_write_xmit(&mut self, sk: &mut TcpSock, push: bool) -> bool {
+        if !matches!(
+            sk.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::Closing
+                | TcpState::LastAck
+        ) {
+            return false;
+        }
+        let mss = sk.mss_cache.max(1);
+        let mut sent_any = false;
+        let mut cwnd_limited = false;
+        let prior_packets = sk.packets_out;
+        while let Some(front) = sk.write_queue.front() {
+            // Split a segment larger than the MSS (the path MTU shrank).
+            if front.skb.len() as u32 > mss {
+                if !self.tcp_fragment_front(sk, mss) {
+                    break;
+                }
+                continue;
+            }
+            let Some(front) = sk.write_queue.front() else {
+                break;
+            };
+            // tcp_cwnd_test
+            if sk.in_flight() >= sk.cc.cwnd {
+                cwnd_limited = true;
+                break;
+            }
+            // tcp_snd_wnd_test
+            let wnd_end = sk.snd_una + sk.snd_wnd;
+            let data_end = front.seq + front.skb.len() as u32;
+            if data_end.after(wnd_end) {
+                break;
+            }
+            // tcp_nagle_test
+            let partial = (front.skb.len() as u32) < mss && front.flags & SEG_FIN == 0;
+            let is_last = sk.write_queue.len() == 1;
+            if partial && is_last {
+                let forced = push || sk.nodelay;
+                if sk.cork && !forced {
+                    break;
+                }
+                let minshall = sk.snd_sml.after(sk.snd_una) && !sk.snd_sml.after(sk.snd_nxt);
+                if !forced && sk.packets_out > 0 && minshall {
+                    break;
+                }
+                if sk.cork && !sk.nodelay && !push {
+                    break;
+                }
+            }
+            let Some(seg) = sk.write_queue.pop_front() else {
+                break;
+            };
+            if !self.tcp_send_seg(sk, seg) {
+                break;
+            }
+            sent_any = true;
+        }
+        sk.cc.is_cwnd_limited = cwnd_limited;
+        if sent_any {
+            if prior_packets == 0
+                || matches!(
+                    sk.xmit_timer,
+                    Some((_, XmitTimer::LossProbe | XmitTimer::Probe0))
+                )
+            {
+                self.tcp_rearm_rto(sk);
+            }
+            self.tcp_schedule_loss_probe(sk);
+        }
+        self.tcp_check_probe_timer(sk);
+        sent_any
+    }
+
+    /// Sends a new segment and moves it to the retransmit queue
+    /// (`tcp_event_new_data_sent`).
+    fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg) -> bool {
+        let mut flags = TcpFlags::ACK;
+        if seg.flags & SEG_PSH != 0 {
+            flags |= TcpFlags::PSH;
+        }
+        if seg.flags & SEG_FIN != 0 {
+            flags |= TcpFlags::FIN;
+        }
+        if seg.flags & SEG_SYN != 0 {
+            flags |= TcpFlags::SYN;
+        }
+        if sk.packets_out == 0 {
+            // CA_EVENT_TX_START (CUBIC rebases its epoch after idle).
+            let ca = &mut sk.ca;
+            sk.cc.tcp_mstamp = self.now;
+            ca.cwnd_event(&mut sk.cc, super::cong::CaEvent::TxStart);
+        }
+        // Hold the skb while its bytes are copied into the frame.
+        let payload = seg.skb.data();
+        let ok = {
+            // Reborrow rules: copy the fields the transmit needs first.
+            let out = OutSeg {
+                seq: seg.seq,
+                flags,
+                payload,
+            };
+            // SAFETY-free: `payload` borrows `seg`, not `sk`.
+            self.tcp_transmit(sk, out)
+        };
+        if !ok {
+            sk.write_queue.push_front(seg);
+            return false;
+        }
+        let len = seg.skb.len() as u32;
+        seg.sent = self.now;
+        seg.first_sent = self.now;
+        seg.delivered = sk.delivered;
+        if len > 0 {
+            sk.data_segs_out += 1;
+            sk.bytes_sent += u64::from(len);
+            self.tcp.ext.tcp_orig_data_sent += 1;
+            if len < sk.mss_cache {
+                sk.snd_sml = seg.end_seq;
+            }
+        }
+        sk.snd_nxt = seg.end_seq;
+        sk.cc.snd_nxt = sk.snd_nxt.0;
+        sk.packets_out += 1;
+        sk.cc.max_packets_out = sk.cc.max_packets_out.max(sk.packets_out);
+        sk.lsndtime = self.now;
+        sk.cc.lsndtime = self.now;
+        // tcp_event_data_sent: answering soon after receiving → interactive.
+        if self.now.saturating_since(sk.lrcvtime) < sk.ato.max(TCP_ATO_MIN) && len > 0 {
+            sk.pingpong = true;
+        }
+        sk.rtx_queue.push_back(seg);
+        true
+    }
+
+    /// `tcp_fragment()` of the head of the write queue at `mss` bytes (the
+    /// tail is copied into a new skb: a rare path, after a PMTU drop).
+    fn tcp_fragment_front(&mut self, sk: &mut TcpSock, mss: u32) -> bool {
+        let Some(mut seg) = sk.write_queue.pop_front() else {
+            return false;
+        };
+        let Some(tail) = self.tcp_split_seg(&mut seg, mss) else {
+            sk.write_queue.push_front(seg);
+            return false;
+        };
+        sk.write_queue.push_front(tail);
+        sk.write_queue.push_front(seg);
+        true
+    }
+
+    /// Splits `seg` after `at` payload bytes; returns the second half.
+    pub(crate) fn tcp_split_seg(&mut self, seg: &mut TxSeg, at: u32) -> Option<TxSeg> {
+        let len = seg.skb.len() as u32;
+        if at == 0 || at >= len {
+            return None;
+        }
+        let mut skb = self.pool.alloc((len - at) as usize).ok()?;
+        skb.put_slice(&seg.skb.data()[at as usize..]).ok()?;
+        seg.skb.trim(at as usize).ok()?;
+        let tail = TxSeg {
+            seq: seg.seq + at,
+            end_seq: seg.end_seq,
+            skb,
+            flags: seg.flags,
+            sent: seg.sent,
+            first_sent: seg.first_sent,
+            sacked: seg.sacked,
+            lost: seg.lost,
+            retrans: seg.retrans,
+            ever_retrans: seg.ever_retrans,
+            delivered: seg.delivered,
+        };
+        seg.end_seq = seg.seq + at;
+        seg.flags &= !(SEG_FIN | SEG_PSH);
+        Some(tail)
+    }
+
+    /// `tcp_retransmit_skb()` of the `i`-th segment of the retransmit
+    /// queue.
+    pub(crate) fn tcp_retransmit_skb(&mut self, sk: &mut TcpSock, i: usize) -> bool {
+        let mss = sk.mss_cache.max(1);
+        // Segments larger than the current MSS are split first.
+        if let Some(seg) = sk.rtx_queue.get_mut(i) {
+            if seg.skb.len() as u32 > mss {
+                let mut s = match sk.rtx_queue.remove(i) {
+                    Some(s) => s,
+                    None => return false,
+                };
+                if let Some(tail) = self.tcp_split_seg(&mut s, mss) {
+                    sk.rtx_queue.insert(i, tail);
+                    sk.packets_out += 1;
+                }
+                sk.rtx_queue.insert(i, s);
+            }
+        }
+        let Some(seg) = sk.rtx_queue.get(i) else {
+            return false;
+        };
+        let mut flags = TcpFlags::ACK;
+        if seg.flags & SEG_SYN != 0 {
+            flags = TcpFlags::SYN;
+            if sk.state == TcpState::SynRecv {
+                flags |= TcpFlags::ACK;
+            }
+        }
+        if seg.flags & SEG_FIN != 0 {
+            flags |= TcpFlags::FIN;
+        }
+        if seg.flags & SEG_PSH != 0 {
+            flags |= TcpFlags::PSH;
+        }
+        let seq = seg.seq;
+        // The skb is moved out for the copy (sk is borrowed mutably by the
+        // transmit), and put back.
+        let Some(mut seg) = sk.rtx_queue.remove(i) else {
+            return false;
+        };
+        let ok = self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq,
+                flags,
+                payload: seg.skb.data(),
+            },
+        );
+        if ok {
+            let len = seg.skb.len() as u64;
+            if !seg.retrans {
+                sk.retrans_out += 1;
+            }
+            seg.retrans = true;
+            seg.ever_retrans = true;
+            seg.sent = self.now;
+            sk.total_retrans += 1;
+            sk.bytes_retrans += len;
+            self.tcp.mib.retrans_segs += 1;
+            if sk.retrans_stamp.is_none() {
+                sk.retrans_stamp = Some(seg.first_sent);
+            }
+            if flags.syn() {
+                self.tcp.ext.tcp_syn_retrans += 1;
+            }
+        }
+        sk.rtx_queue.insert(i, seg);
+        ok
+    }
+
+    /// `tcp_rearm_rto()`: the retransmission timer from now (or cleared
+    /// when nothing is outstanding).
+    pub(crate) fn tcp_rearm_rto(&mut self, sk: &mut TcpSock) {
+        if sk.rtx_queue.is_empty() {
+            if matches!(
+                sk.xmit_timer,
+                Some((
+                    _,
+                    XmitTimer::Retrans | XmitTimer::LossProbe | XmitTimer::ReoTimeout
+                ))
+            ) {
+                sk.xmit_timer = None;
+            }
+            return;
+        }
+        let mut rto = sk.rtt.timeout();
+        // "Offset the time elapsed after installing regular RTO" when a
+        // RACK/TLP timer was pending, as Linux does.
+        if let Some((_, XmitTimer::ReoTimeout | XmitTimer::LossProbe)) = sk.xmit_timer {
+            if let Some(head) = sk.rtx_queue.front() {
+                let elapsed = self.now.saturating_since(head.sent);
+                rto = Duration::from_nanos(rto.as_nanos().saturating_sub(elapsed.as_nanos()));
+            }
+        }
+        sk.xmit_timer = Some((self.now + rto, XmitTimer::Retrans));
+    }
+
+    /// `tcp_schedule_loss_probe()` (RFC 8985 TLP).
+    pub(crate) fn tcp_schedule_loss_probe(&mut self, sk: &mut TcpSock) {
+        if !self.tcp.settings.tlp || !sk.sack_ok || sk.state != TcpState::Established {
+            return;
+        }
+        if sk.cc.ca_state != super::cong::CaState::Open || sk.tlp_high_seq.is_some() {
+            return;
+        }
+        if sk.packets_out == 0 {
+            return;
+        }
+        let timeout = match sk.rtt.srtt() {
+            Some(srtt) => {
+                let base = Duration::from_nanos(srtt.as_nanos() * 2);
+                if sk.packets_out == 1 {
+                    base + super::rtt::TCP_RTO_MIN
+                } else {
+                    base + TCP_TIMEOUT_MIN
+                }
+            }
+            None => super::rtt::TCP_TIMEOUT_INIT,
+        };
+        let mut at = self.now + timeout;
+        // Never later than the RTO would fire.
+        if let Some(head) = sk.rtx_queue.front() {
+            let rto_at = head.sent + sk.rtt.timeout();
+            if rto_at < at {
+                at = rto_at.max(self.now);
+            }
+        }
+        sk.xmit_timer = Some((at, XmitTimer::LossProbe));
+    }
+
+    /// `tcp_check_probe_timer()`: nothing in flight, data waiting for
+    /// window: arm the persist timer.
+    pub(crate) fn tcp_check_probe_timer(&mut self, sk: &mut TcpSock) {
+        if sk.packets_out == 0 && !sk.write_queue.is_empty() && sk.xmit_timer.is_none() {
+            let when = sk.rtt.timeout();
+            sk.xmit_timer = Some((self.now + when, XmitTimer::Probe0));
+        }
+    }
+
+    /// `tcp_xmit_probe_skb()`: a segment the peer must ACK, with a sequence
+    /// number it has seen (snd_una - 1): zero-window and keepalive probes.
+    pub(crate) fn tcp_xmit_probe_skb(&mut self, sk: &mut TcpSock) {
+        let seq = sk.snd_una - 1;
+        self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq,
+                flags: TcpFlags::ACK,
+                payload: &[],
+            },
+        );
+    }
+
+    /// `tcp_write_wakeup()`: send what the window allows of the next
+    /// segment (split to fit), or a probe.
+    pub(crate) fn tcp_write_wakeup(&mut self, sk: &mut TcpSock) {
+        let wnd_end = sk.snd_una + sk.snd_wnd;
+        if let Some(front) = sk.write_queue.front() {
+            if front.seq.before(wnd_end) {
+                let room = wnd_end.0.wrapping_sub(front.seq.0);
+                let mss = sk.mss_cache.max(1);
+                let cut = room.min(mss);
+                if (front.skb.len() as u32) > cut {
+                    if let Some(mut seg) = sk.write_queue.pop_front() {
+                        if let Some(tail) = self.tcp_split_seg(&mut seg, cut) {
+                            sk.write_queue.push_front(tail);
+                        }
+                        sk.write_queue.push_front(seg);
+                    }
+                }
+                if let Some(seg) = sk.write_queue.pop_front() {
+                    if self.tcp_send_seg(sk, seg) {
+                        self.tcp_rearm_rto(sk);
+                        return;
+                    }
+                }
+            }
+        }
+        self.tcp_xmit_probe_skb(sk);
+    }
+
+    /// Queues the SYN and sends it (`tcp_connect`).
+    pub(crate) fn tcp_send_syn(&mut self, sk: &mut TcpSock, with_ack: bool) -> bool {
+        let Ok(skb) = self.pool.alloc(0) else {
+            return false;
+        };
+        let seg = TxSeg {
+            seq: sk.iss,
+            end_seq: sk.iss + 1,
+            skb,
+            flags: SEG_SYN,
+            sent: self.now,
+            first_sent: self.now,
+            sacked: false,
+            lost: false,
+            retrans: false,
+            ever_retrans: false,
+            delivered: 0,
+        };
+        let mut flags = TcpFlags::SYN;
+        if with_ack {
+            flags |= TcpFlags::ACK;
+        }
+        sk.snd_nxt = sk.iss + 1;
+        sk.write_seq = sk.snd_nxt;
+        sk.packets_out += 1;
+        sk.rtx_queue.push_back(seg);
+        let ok = self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq: sk.iss,
+                flags,
+                payload: &[],
+            },
+        );
+        sk.xmit_timer = Some((self.now + sk.rtt.timeout(), XmitTimer::Retrans));
+        ok
+    }
+
+    /// `tcp_send_fin()`: the FIN rides on the last unsent segment, or goes
+    /// alone.
+    pub(crate) fn tcp_send_fin(&mut self, sk: &mut TcpSock) {
+        if let Some(last) = sk.write_queue.back_mut() {
+            last.flags |= SEG_FIN | SEG_PSH;
+            last.end_seq += 1;
+        } else {
+            let Ok(skb) = self.pool.alloc(0) else {
+                return;
+            };
+            sk.write_queue.push_back(TxSeg {
+                seq: sk.write_seq,
+                end_seq: sk.write_seq + 1,
+                skb,
+                flags: SEG_FIN,
+                sent: self.now,
+                first_sent: self.now,
+                sacked: false,
+                lost: false,
+                retrans: false,
+                ever_retrans: false,
+                delivered: 0,
+            });
+        }
+        sk.write_seq += 1;
+        self.tcp_write_xmit(sk, true);
+    }
+
+    /// `tcp_send_active_reset()`: RST+ACK at snd_nxt (close with unread
+    /// data, SO_LINGER 0, abort).
+    pub(crate) fn tcp_send_active_reset(&mut self, sk: &mut TcpSock) {
+        let seq = Self::tcp_acceptable_seq(sk);
+        self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq,
+                flags: TcpFlags::RST | TcpFlags::ACK,
+                payload: &[],
+            },
+        );
+    }
+}
+
+/// The first transmission time of a queued skb that has none yet.
+pub(crate) fn fresh_seg(seq: TcpSeqNumber, skb: Skb, flags: u8, now: Instant) -> TxSeg {
+    let len = skb.len() as u32 + u32::from(flags & SEG_SYN != 0) + u32::from(flags & SEG_FIN != 0);
+    TxSeg {
+        seq,
+        end_seq: seq + len,
+        skb,
+        flags,
+        sent: now,
+        first_sent: now,
+        sacked: false,
+        lost: false,
+        retrans: false,
+        ever_retrans: false,
+        delivered: 0,
+    }
+}
