@@ -933,6 +933,8 @@ impl Stack {
 
     /// `tcp_fin()`: the peer finished sending.
     fn tcp_fin(&mut self, sk: &mut TcpSock) {
+        // The FIN occupies one sequence number.
+        sk.rcv_nxt += 1;
         sk.shutdown.rcv = true;
         sk.fin_received = true;
         sk.quick = sk.quick.max(1);

@@ -91,7 +91,14 @@ impl Stack {
         }
         if seg.flags.ack() && !seg.flags.syn() {
             if self.tcp.settings.syncookies > 0 {
-                if let Some(child) = self.tcp_cookie_check(lid, seg) {
+                let checked = self.tcp_cookie_check(lid, seg);
+                if checked == Some(None) {
+                    // A valid cookie, but the accept queue is full: the
+                    // ACK is dropped (ListenOverflows), no RST.
+                    self.kfree_skb(skb, DropReason::SocketBacklog);
+                    return;
+                }
+                if let Some(Some(child)) = checked {
                     // The child processes the ACK (and any data) itself.
                     if let Some(mut sk) = self.tcp.take(child) {
                         sk.segs_in += 1;
@@ -285,8 +292,10 @@ impl Stack {
     }
 
     /// `cookie_v4_check()`: an ACK to a listener that may complete a
-    /// cookie handshake. Returns the child (in SYN_RECV) on success.
-    fn tcp_cookie_check(&mut self, lid: SockId, seg: &Seg) -> Option<SockId> {
+    /// cookie handshake: `None` for no valid cookie, `Some(None)` for a
+    /// valid one the full accept queue cannot take, else the child (in
+    /// SYN_RECV).
+    fn tcp_cookie_check(&mut self, lid: SockId, seg: &Seg) -> Option<Option<SockId>> {
         let secret = self.tcp.secret;
         let cookie = seg.ack - 1;
         let sseq = seg.seq - 1;
@@ -304,7 +313,7 @@ impl Stack {
         if l.accept_queue.len() as u32 > l.backlog {
             self.tcp.ext.listen_overflows += 1;
             self.tcp.ext.listen_drops += 1;
-            return None;
+            return Some(None);
         }
         self.tcp.ext.syncookies_recv += 1;
         // Rebuild the SYN the cookie stands for.
@@ -318,7 +327,9 @@ impl Stack {
         if opts.tstamp {
             syn.opts.timestamps = seg.opts.timestamps;
         }
-        let child = self.tcp_create_child(lid, &syn, cookie)?;
+        let Some(child) = self.tcp_create_child(lid, &syn, cookie) else {
+            return Some(None);
+        };
         if let Some(mut sk) = self.tcp.take(child) {
             if !opts.tstamp {
                 sk.tstamp_ok = false;
@@ -336,6 +347,6 @@ impl Stack {
             l.syn_queue += 1;
             l.children.push(child);
         }
-        Some(child)
+        Some(Some(child))
     }
 }

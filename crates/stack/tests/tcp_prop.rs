@@ -1,0 +1,577 @@
+//! Property tests of the TCP socket layer on a two-host simulation.
+//!
+//! (a) `calls_never_panic_and_errnos_are_linux`: any sequence of socket
+//!     calls, in any order with any arguments, never panics, and every
+//!     error is one Linux can return for that call.
+//! (b) `stream_is_exact_under_impairment`: over a link with loss (≤ 5 %),
+//!     duplication, reordering and corruption, with random write and read
+//!     sizes in both directions, each reader gets exactly the bytes its
+//!     peer wrote, in order, never duplicated; with no loss the transfer
+//!     must finish within the virtual-time bound.
+//!
+//! Reproducers of the bugs these found sit at the end, `#[ignore]`d while
+//! they fail.
+
+mod topo;
+
+use core::net::Ipv4Addr;
+
+use netpath::sim::blocking::{with_stack, Blocking};
+use netpath::sim::{LinkConfig, NodeId, Sim};
+use netpath::sock::{Errno, SockId};
+use netpath::tcp::{SendFlags, Shutdown, TcpOpt};
+use netpath::time::Duration;
+use proptest::prelude::*;
+use topo::{ip, Topo};
+
+const A: &str = "192.0.2.1";
+const B: &str = "192.0.2.2";
+
+fn two_hosts(seed: u64, cfg: LinkConfig) -> (Topo, NodeId, NodeId) {
+    let mut t = Topo::new(seed);
+    let a = t.host(&["192.0.2.1/24"]);
+    let b = t.host(&["192.0.2.2/24"]);
+    t.link(&a, 0, &b, 0, cfg);
+    (t, a.node, b.node)
+}
+
+// ---------------------------------------------------------------------
+// (a) random socket calls
+// ---------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Call {
+    Socket,
+    Bind { addr: u8, port: u8 },
+    Listen { backlog: u32 },
+    Connect { addr: u8, port: u8 },
+    Accept,
+    Send { len: usize, more: bool },
+    Recv { len: usize, peek: bool },
+    Shutdown { how: u8 },
+    Close,
+    SetOpt(u8, u32),
+    GetOpt(u8),
+    Query,
+    Advance { ms: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    /// 0 = host A, 1 = host B.
+    host: u8,
+    /// Index (modulo) into the host's handles, closed ones included.
+    sock: u8,
+    call: Call,
+}
+
+fn call_strategy() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        3 => Just(Call::Socket),
+        3 => (0u8..6, 0u8..5).prop_map(|(addr, port)| Call::Bind { addr, port }),
+        2 => prop_oneof![Just(0u32), Just(1), Just(16), Just(u32::MAX)]
+            .prop_map(|backlog| Call::Listen { backlog }),
+        3 => (0u8..6, 0u8..5).prop_map(|(addr, port)| Call::Connect { addr, port }),
+        2 => Just(Call::Accept),
+        3 => (prop_oneof![Just(0usize), 1..3000usize, Just(70_000)], any::<bool>())
+            .prop_map(|(len, more)| Call::Send { len, more }),
+        3 => (prop_oneof![Just(0usize), 1..3000usize, Just(70_000)], any::<bool>())
+            .prop_map(|(len, peek)| Call::Recv { len, peek }),
+        1 => (0u8..3).prop_map(|how| Call::Shutdown { how }),
+        1 => Just(Call::Close),
+        2 => (0u8..20, any::<u32>()).prop_map(|(o, v)| Call::SetOpt(o, v)),
+        1 => (0u8..20).prop_map(Call::GetOpt),
+        1 => Just(Call::Query),
+        3 => prop_oneof![Just(0u64), 1..50u64, 50..5000u64, Just(70_000)]
+            .prop_map(|ms| Call::Advance { ms }),
+    ]
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    (0u8..2, any::<u8>(), call_strategy()).prop_map(|(host, sock, call)| Step { host, sock, call })
+}
+
+fn pick_addr(i: u8) -> Ipv4Addr {
+    match i {
+        0 => ip("0.0.0.0"),
+        1 => ip(A),
+        2 => ip(B),
+        3 => ip("192.0.2.99"),       // on link, nobody answers ARP
+        4 => ip("10.1.2.3"),         // no route
+        _ => ip("255.255.255.255"), // broadcast
+    }
+}
+
+fn pick_port(i: u8) -> u16 {
+    [0, 80, 81, 5000, 65535][usize::from(i % 5)]
+}
+
+fn make_opt(o: u8, v: u32) -> TcpOpt {
+    let b = v & 1 == 1;
+    match o {
+        0 => TcpOpt::NoDelay(b),
+        1 => TcpOpt::Cork(b),
+        2 => TcpOpt::MaxSeg((v % 70_000) as u16),
+        3 => TcpOpt::KeepAlive(b),
+        4 => TcpOpt::KeepIdle(v % 40_000),
+        5 => TcpOpt::KeepIntvl(v % 40_000),
+        6 => TcpOpt::KeepCnt(v % 200),
+        7 => TcpOpt::UserTimeout(v % 100_000),
+        8 => TcpOpt::Linger((v % 3 != 0).then_some(v % 4)),
+        9 => TcpOpt::RcvBuf(v as usize % 1_000_000),
+        10 => TcpOpt::SndBuf(v as usize % 1_000_000),
+        11 => TcpOpt::ReuseAddr(b),
+        12 => TcpOpt::ReusePort(b),
+        13 => TcpOpt::Congestion(["reno", "cubic", "bbr", ""][(v % 4) as usize].to_string()),
+        14 => TcpOpt::NotSentLowat(v),
+        15 => TcpOpt::Ttl(v as u8),
+        16 => TcpOpt::Tos(v as u8),
+        17 => TcpOpt::Mark(v),
+        18 => TcpOpt::Priority(v),
+        _ => TcpOpt::BindToDevice(None),
+    }
+}
+
+/// The errors Linux's call can return for a TCP/IPv4 socket (man 2 …, and
+/// the sk_err values a pending error can carry).
+fn linux_allows(call: &Call, e: Errno) -> bool {
+    use Errno::*;
+    // Asynchronous errors that sock_error() reports on the next call.
+    let async_err = matches!(
+        e,
+        ECONNRESET | ECONNREFUSED | ETIMEDOUT | EHOSTUNREACH | ENETUNREACH | EPIPE
+    );
+    match call {
+        Call::Socket | Call::Advance { .. } | Call::Query => false,
+        Call::Bind { .. } => matches!(e, EBADF | EINVAL | EADDRINUSE | EADDRNOTAVAIL | EACCES),
+        Call::Listen { .. } => matches!(e, EBADF | EINVAL | EADDRINUSE | EOPNOTSUPP),
+        Call::Connect { .. } => {
+            async_err && e != EPIPE
+                || matches!(
+                    e,
+                    EBADF
+                        | EINVAL
+                        | EINPROGRESS
+                        | EALREADY
+                        | EISCONN
+                        | EADDRINUSE
+                        | EADDRNOTAVAIL
+                        | ECONNABORTED
+                        | EACCES
+                        | EPERM
+                        | EAGAIN
+                )
+        }
+        Call::Accept => matches!(e, EBADF | EINVAL | EAGAIN | ECONNABORTED | ENOBUFS | EPERM),
+        Call::Send { .. } => {
+            async_err || matches!(e, EBADF | EAGAIN | ENOTCONN | ENOBUFS | EMSGSIZE)
+        }
+        Call::Recv { .. } => async_err || matches!(e, EBADF | EAGAIN | ENOTCONN),
+        Call::Shutdown { .. } => matches!(e, EBADF | EINVAL | ENOTCONN),
+        Call::Close => e == EBADF,
+        Call::SetOpt(..) => matches!(e, EBADF | EINVAL | ENOENT | EPERM | EISCONN),
+        Call::GetOpt(_) => e == EBADF,
+    }
+}
+
+fn run_calls(seed: u64, steps: &[Step]) -> Result<(), TestCaseError> {
+    let (mut t, na, nb) = two_hosts(seed, LinkConfig::default());
+    let nodes = [na, nb];
+    let mut handles: [Vec<SockId>; 2] = [Vec::new(), Vec::new()];
+    let mut buf = vec![0u8; 70_000];
+    let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+    for (k, st) in steps.iter().enumerate() {
+        let h = usize::from(st.host);
+        let node = nodes[h];
+        if let Call::Advance { ms } = st.call {
+            let until = t.sim.now() + Duration::from_millis(ms);
+            t.sim.run_until(until);
+            continue;
+        }
+        if let Call::Socket = st.call {
+            let id = with_stack(&mut t.sim, node, |s, _| s.tcp_socket());
+            handles[h].push(id);
+            continue;
+        }
+        if handles[h].is_empty() {
+            continue;
+        }
+        let id = handles[h][usize::from(st.sock) % handles[h].len()];
+        let r: Result<(), Errno> = with_stack(&mut t.sim, node, |s, now| match &st.call {
+            Call::Bind { addr, port } => s.tcp_bind(id, pick_addr(*addr), pick_port(*port)),
+            Call::Listen { backlog } => s.tcp_listen(id, *backlog),
+            Call::Connect { addr, port } => {
+                s.tcp_connect(now, id, pick_addr(*addr), pick_port(*port))
+            }
+            Call::Accept => s.tcp_accept(now, id).map(|(c, _)| {
+                handles[h].push(c);
+            }),
+            Call::Send { len, more } => s
+                .tcp_send(now, id, &payload[..*len], SendFlags { more: *more })
+                .map(|n| assert!(n <= *len)),
+            Call::Recv { len, peek } => s
+                .tcp_recv_flags(now, id, &mut buf[..*len], *peek)
+                .map(|n| assert!(n <= *len)),
+            Call::Shutdown { how } => {
+                let how = [Shutdown::Read, Shutdown::Write, Shutdown::Both][usize::from(*how)];
+                s.tcp_shutdown(now, id, how)
+            }
+            Call::Close => s.tcp_close(now, id),
+            Call::SetOpt(o, v) => s.tcp_setsockopt(id, make_opt(*o, *v)),
+            Call::GetOpt(o) => s.tcp_getsockopt(id, make_opt(*o, 0)).map(|_| ()),
+            Call::Query => {
+                let _ = s.tcp_poll(id);
+                let _ = s.tcp_state(id);
+                let _ = s.tcp_local_addr(id);
+                let _ = s.tcp_peer_addr(id);
+                let _ = s.tcp_take_error(id);
+                let _ = s.tcp_inq(id);
+                let _ = s.tcp_outq(id);
+                let _ = s.tcp_outq_notsent(id);
+                let _ = s.tcp_info(id);
+                let _ = s.tcp_sockets();
+                Ok(())
+            }
+            Call::Socket | Call::Advance { .. } => Ok(()),
+        });
+        if let Err(e) = r {
+            prop_assert!(
+                linux_allows(&st.call, e),
+                "step {k}: {:?} on host {h} returned {e}, which Linux never returns for it",
+                st.call
+            );
+        }
+        // A little time passes between calls.
+        let until = t.sim.now() + Duration::from_micros(200);
+        t.sim.run_until(until);
+    }
+    // Close every handle; everything must drain away (TIME-WAIT, FIN
+    // timeouts, orphan retries) within 30 virtual minutes.
+    for h in 0..2 {
+        for &id in &handles[h] {
+            let _ = with_stack(&mut t.sim, nodes[h], |s, now| s.tcp_close(now, id));
+        }
+    }
+    let until = t.sim.now() + Duration::from_secs(1800);
+    t.sim.run_until(until);
+    for (h, &node) in nodes.iter().enumerate() {
+        let left = with_stack(&mut t.sim, node, |s, _| s.tcp_sockets());
+        prop_assert!(
+            left.is_empty(),
+            "host {h}: sockets left 30 min after closing everything: {left:?}"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn calls_never_panic_and_errnos_are_linux(
+        seed in any::<u64>(),
+        steps in proptest::collection::vec(step_strategy(), 1..60),
+    ) {
+        run_calls(seed, &steps)?;
+    }
+}
+
+// ---------------------------------------------------------------------
+// (b) byte streams under impairment
+// ---------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Impair {
+    seed: u64,
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    reorder_ms: u64,
+    corrupt: f64,
+    latency_us: u64,
+    rate: Option<u64>,
+}
+
+fn impair_strategy() -> impl Strategy<Value = Impair> {
+    (
+        any::<u64>(),
+        prop_oneof![Just(0.0), 0.0..0.05f64],
+        prop_oneof![Just(0.0), 0.0..0.1f64],
+        prop_oneof![Just(0.0), 0.0..0.3f64],
+        1u64..30,
+        prop_oneof![3 => Just(0.0), 1 => 0.0..0.02f64],
+        1u64..20_000,
+        prop_oneof![Just(None), Just(Some(10_000_000u64)), Just(Some(1_000_000_000))],
+    )
+        .prop_map(
+            |(seed, loss, duplicate, reorder, reorder_ms, corrupt, latency_us, rate)| Impair {
+                seed,
+                loss,
+                duplicate,
+                reorder,
+                reorder_ms,
+                corrupt,
+                latency_us,
+                rate,
+            },
+        )
+}
+
+impl Impair {
+    fn link(&self) -> LinkConfig {
+        LinkConfig {
+            latency: Duration::from_micros(self.latency_us),
+            bandwidth_bps: self.rate,
+            loss: self.loss,
+            duplicate: self.duplicate,
+            reorder: self.reorder,
+            reorder_delay: Duration::from_millis(self.reorder_ms),
+            corrupt: self.corrupt,
+            ..LinkConfig::default()
+        }
+    }
+}
+
+/// One direction of a transfer: the writer's data and progress, the
+/// reader's buffer.
+struct Flow {
+    wr: SockId,
+    wr_node: NodeId,
+    rd: SockId,
+    rd_node: NodeId,
+    data: Vec<u8>,
+    sent: usize,
+    w_sizes: Vec<usize>,
+    r_sizes: Vec<usize>,
+    wi: usize,
+    ri: usize,
+    shut: bool,
+    got: Vec<u8>,
+    eof: bool,
+    err: Option<Errno>,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    /// The virtual-time bound passed.
+    Timeout,
+    /// The world went idle with a transfer unfinished.
+    Stuck,
+    Error(Errno),
+}
+
+impl Flow {
+    /// Does what can be done now without waiting; true if anything moved.
+    fn pump(&mut self, sim: &mut Sim) -> Result<bool, TestCaseError> {
+        let mut moved = false;
+        if self.err.is_some() {
+            return Ok(false);
+        }
+        if self.sent < self.data.len() {
+            let n = self.w_sizes[self.wi % self.w_sizes.len()].min(self.data.len() - self.sent);
+            let chunk = &self.data[self.sent..self.sent + n];
+            let (wr, more) = (self.wr, self.wi % 3 == 1);
+            match with_stack(sim, self.wr_node, |s, now| {
+                s.tcp_send(now, wr, chunk, SendFlags { more })
+            }) {
+                Ok(k) => {
+                    prop_assert!(k > 0 && k <= n, "send returned {k} for {n} bytes");
+                    self.sent += k;
+                    self.wi += 1;
+                    moved = true;
+                }
+                Err(Errno::EAGAIN) => {}
+                Err(e) => self.err = Some(e),
+            }
+        } else if !self.shut {
+            let wr = self.wr;
+            if let Err(e) =
+                with_stack(sim, self.wr_node, |s, now| s.tcp_shutdown(now, wr, Shutdown::Write))
+            {
+                self.err = Some(e);
+            }
+            self.shut = true;
+            moved = true;
+        }
+        if !self.eof {
+            let n = self.r_sizes[self.ri % self.r_sizes.len()];
+            let mut buf = vec![0u8; n];
+            let rd = self.rd;
+            match with_stack(sim, self.rd_node, |s, now| s.tcp_recv(now, rd, &mut buf)) {
+                Ok(0) => {
+                    self.eof = true;
+                    moved = true;
+                }
+                Ok(k) => {
+                    let at = self.got.len();
+                    prop_assert!(
+                        at + k <= self.data.len(),
+                        "reader got {} bytes, more than the {} written",
+                        at + k,
+                        self.data.len()
+                    );
+                    if buf[..k] != self.data[at..at + k] {
+                        let i = (0..k).find(|&i| buf[i] != self.data[at + i]).unwrap_or(0);
+                        return Err(TestCaseError::fail(format!(
+                            "stream differs at byte {} (read of {k} at offset {at}): got {:02x?}, wrote {:02x?}",
+                            at + i,
+                            &buf[i..k.min(i + 16)],
+                            &self.data[at + i..(at + k).min(at + i + 16)]
+                        )));
+                    }
+                    self.got.extend_from_slice(&buf[..k]);
+                    self.ri += 1;
+                    moved = true;
+                }
+                Err(Errno::EAGAIN) => {}
+                Err(e) => self.err = Some(e),
+            }
+        }
+        Ok(moved)
+    }
+
+    fn done(&self) -> bool {
+        self.eof || self.err.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Transfer {
+    ab: usize,
+    ba: usize,
+    w_sizes: Vec<usize>,
+    r_sizes: Vec<usize>,
+}
+
+fn sizes() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(
+        prop_oneof![1..64usize, 64..2000usize, 2000..70_000usize],
+        1..6,
+    )
+}
+
+fn transfer_strategy() -> impl Strategy<Value = Transfer> {
+    (
+        prop_oneof![Just(0usize), 1..5000usize, 5000..120_000usize],
+        prop_oneof![Just(0usize), 1..5000usize, 5000..60_000usize],
+        sizes(),
+        sizes(),
+    )
+        .prop_map(|(ab, ba, w_sizes, r_sizes)| Transfer {
+            ab,
+            ba,
+            w_sizes,
+            r_sizes,
+        })
+}
+
+fn pattern(len: usize, salt: u32) -> Vec<u8> {
+    // Position-dependent and not periodic at any small period, so a
+    // duplicated or skipped segment shows.
+    (0..len as u32)
+        .map(|i| {
+            let x = i.wrapping_mul(2_654_435_761).wrapping_add(salt);
+            (x ^ (x >> 13) ^ (x >> 24)) as u8
+        })
+        .collect()
+}
+
+fn run_transfer(im: &Impair, tr: &Transfer, bound: Duration) -> Result<Outcome, TestCaseError> {
+    let (mut t, na, nb) = two_hosts(im.seed, im.link());
+    let ba = Blocking::with_limit(na, Duration::from_secs(60));
+    let bb = Blocking::with_limit(nb, Duration::from_secs(60));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 16).unwrap();
+    let c = ba.socket(&mut t.sim);
+    if let Err(e) = ba.connect(&mut t.sim, c, ip(B), 80) {
+        return Ok(Outcome::Error(e));
+    }
+    let s = match bb.accept(&mut t.sim, l) {
+        Ok((s, _)) => s,
+        Err(e) => return Ok(Outcome::Error(e)),
+    };
+    let mut flows = [
+        Flow {
+            wr: c,
+            wr_node: na,
+            rd: s,
+            rd_node: nb,
+            data: pattern(tr.ab, 1),
+            sent: 0,
+            w_sizes: tr.w_sizes.clone(),
+            r_sizes: tr.r_sizes.clone(),
+            wi: 0,
+            ri: 0,
+            shut: false,
+            got: Vec::new(),
+            eof: false,
+            err: None,
+        },
+        Flow {
+            wr: s,
+            wr_node: nb,
+            rd: c,
+            rd_node: na,
+            data: pattern(tr.ba, 7),
+            sent: 0,
+            w_sizes: tr.r_sizes.clone(),
+            r_sizes: tr.w_sizes.clone(),
+            wi: 0,
+            ri: 0,
+            shut: false,
+            got: Vec::new(),
+            eof: false,
+            err: None,
+        },
+    ];
+    let deadline = t.sim.now() + bound;
+    let outcome = loop {
+        let mut moved = false;
+        for f in flows.iter_mut() {
+            moved |= f.pump(&mut t.sim)?;
+        }
+        if flows.iter().all(Flow::done) {
+            break match flows.iter().find_map(|f| f.err) {
+                Some(e) => Outcome::Error(e),
+                None => Outcome::Done,
+            };
+        }
+        if moved {
+            continue;
+        }
+        match t.sim.next_event_time() {
+            None => break Outcome::Stuck,
+            Some(at) if at > deadline => break Outcome::Timeout,
+            Some(_) => {
+                t.sim.step();
+            }
+        }
+    };
+    for f in &flows {
+        // Whatever happened, what arrived is a prefix of what was written.
+        prop_assert!(f.got.len() <= f.data.len());
+        prop_assert!(f.got[..] == f.data[..f.got.len()]);
+        if f.eof {
+            prop_assert_eq!(
+                f.got.len(),
+                f.data.len(),
+                "EOF after {} of {} bytes",
+                f.got.len(),
+                f.data.len()
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stream_is_exact_under_impairment(im in impair_strategy(), tr in transfer_strategy()) {
+        let out = run_transfer(&im, &tr, Duration::from_secs(120))?;
+        if im.loss == 0.0 && im.corrupt == 0.0 {
+            prop_assert!(matches!(out, Outcome::Done), "no loss, yet {out:?}");
+        }
+    }
+}

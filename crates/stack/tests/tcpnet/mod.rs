@@ -1,0 +1,170 @@
+//! Two hosts and a cable for the TCP tests: A = 192.0.2.1, B = 192.0.2.2,
+//! a capture of every frame at A's end of the link, and the TCP segments
+//! decoded from it (time, direction, header fields, options).
+#![allow(dead_code)]
+
+use core::net::Ipv4Addr;
+
+use netpath::capture::Capture;
+use netpath::sim::blocking::{stack, with_stack, Blocking};
+use netpath::sim::{CaptureId, LinkConfig, PortId};
+use netpath::sock::SockId;
+use netpath::stack::Stack;
+use netpath::time::{Duration, Instant};
+use netpath_wire::ethernet::{EtherType, EthernetFrame};
+use netpath_wire::ipv4::Ipv4Packet;
+use netpath_wire::tcp::{TcpFlags, TcpOptions, TcpPacket};
+
+#[path = "../topo/mod.rs"]
+pub mod topo;
+pub use topo::{ip, Host, Topo};
+
+pub const A: &str = "192.0.2.1";
+pub const B: &str = "192.0.2.2";
+
+/// One TCP segment seen on the wire.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    pub t: Instant,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub win: u16,
+    pub opts: TcpOptions,
+    pub raw_opts: Vec<u8>,
+    pub len: usize,
+    pub ip_id: u16,
+    pub df: bool,
+    pub ttl: u8,
+}
+
+impl Wire {
+    pub fn from_a(&self) -> bool {
+        self.src == ip(A)
+    }
+    pub fn syn(&self) -> bool {
+        self.flags.syn()
+    }
+    pub fn fin(&self) -> bool {
+        self.flags.fin()
+    }
+    pub fn rst(&self) -> bool {
+        self.flags.rst()
+    }
+    pub fn is_ack(&self) -> bool {
+        self.flags.ack()
+    }
+}
+
+pub struct Net {
+    pub t: Topo,
+    pub a: Host,
+    pub b: Host,
+    pub ba: Blocking,
+    pub bb: Blocking,
+    cap: CaptureId,
+}
+
+impl Net {
+    pub fn new(seed: u64, cfg: LinkConfig) -> Net {
+        let mut t = Topo::new(seed);
+        let a = t.host(&["192.0.2.1/24"]);
+        let b = t.host(&["192.0.2.2/24"]);
+        t.link(&a, 0, &b, 0, cfg);
+        let link = *t.links.last().unwrap();
+        let cap = t
+            .sim
+            .capture(link, (a.node, PortId(0)), Capture::pcap(Vec::new()).unwrap())
+            .unwrap();
+        let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
+        Net {
+            t,
+            a,
+            b,
+            ba,
+            bb,
+            cap,
+        }
+    }
+
+    pub fn sa(&self) -> &Stack {
+        stack(&self.t.sim, self.a.node)
+    }
+    pub fn sb(&self) -> &Stack {
+        stack(&self.t.sim, self.b.node)
+    }
+    pub fn with_a<R>(&mut self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
+        with_stack(&mut self.t.sim, self.a.node, f)
+    }
+    pub fn with_b<R>(&mut self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
+        with_stack(&mut self.t.sim, self.b.node, f)
+    }
+    pub fn now(&self) -> Instant {
+        self.t.sim.now()
+    }
+    pub fn run(&mut self, d: Duration) {
+        self.t.sim.run_for(d);
+    }
+    pub fn run_ms(&mut self, ms: u64) {
+        self.run(Duration::from_millis(ms));
+    }
+
+    /// Listener on B:port, client on A connected to it, the accepted
+    /// socket: (client, server, listener).
+    pub fn connected(&mut self, port: u16) -> (SockId, SockId, SockId) {
+        let l = self.bb.listen(&mut self.t.sim, ip("0.0.0.0"), port, 128).unwrap();
+        let c = self.ba.socket(&mut self.t.sim);
+        self.ba.connect(&mut self.t.sim, c, ip(B), port).unwrap();
+        let (s, _) = self.bb.accept(&mut self.t.sim, l).unwrap();
+        (c, s, l)
+    }
+
+    /// Every TCP segment captured so far at A's end (both directions:
+    /// frames A sent, stamped when sent, and frames delivered to A).
+    pub fn segments(&self) -> Vec<Wire> {
+        let cap = self.t.sim.capture_ref(self.cap).unwrap();
+        let bytes = cap.writer::<Vec<u8>>().unwrap().get_ref().clone();
+        let mut out = Vec::new();
+        for rec in netpath_wire::pcap::PcapReader::new(&bytes).unwrap() {
+            let rec = rec.unwrap();
+            let t = Instant::from_nanos(u64::from(rec.ts_sec) * 1_000_000_000 + u64::from(rec.ts_frac));
+            let Ok(eth) = EthernetFrame::new_checked(rec.data) else {
+                continue;
+            };
+            if eth.ethertype() != EtherType::IPV4 {
+                continue;
+            }
+            let Ok(ipp) = Ipv4Packet::new_checked(eth.payload()) else {
+                continue;
+            };
+            if ipp.protocol().0 != 6 {
+                continue;
+            }
+            let Ok(tcp) = TcpPacket::new_checked(ipp.payload()) else {
+                continue;
+            };
+            out.push(Wire {
+                t,
+                src: ipp.src_addr(),
+                dst: ipp.dst_addr(),
+                sport: tcp.src_port(),
+                dport: tcp.dst_port(),
+                seq: tcp.seq_number().0,
+                ack: tcp.ack_number().0,
+                flags: tcp.flags(),
+                win: tcp.window_len(),
+                opts: TcpOptions::parse(tcp.options()),
+                raw_opts: tcp.options().to_vec(),
+                len: tcp.payload().len(),
+                ip_id: ipp.ident(),
+                df: ipp.dont_frag(),
+                ttl: ipp.ttl(),
+            });
+        }
+        out
+    }
+}
