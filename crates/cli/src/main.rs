@@ -1,6 +1,7 @@
 //! The `netpath` command.
 
 mod demo;
+mod pkt_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     /// ARP, pings, fragments, TTL expiry and a rejection, with the trace of
     /// the first packet, the counters, and a pcap.
     Demo(DemoArgs),
+    /// Runs packetdrill scripts (files or folders) against netpath.
+    Pkt(pkt_cmd::PktArgs),
 }
 
 #[derive(clap::Args)]
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => run_demo(args),
+        Command::Pkt(args) => pkt_cmd::run(args),
     }
 }
 

@@ -16,10 +16,12 @@
 
 pub mod ast;
 pub mod lexer;
+pub mod netpath_host;
 pub mod parser;
 mod print;
 mod python;
 pub mod run;
+pub mod suite;
 
 pub use ast::*;
 pub use lexer::ParseError;

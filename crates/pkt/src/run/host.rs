@@ -131,11 +131,14 @@ macro_rules! tcp_info {
     ($($field:ident),* $(,)?) => {
         /// `struct tcp_info` (`getsockopt(TCP_INFO)`), with Linux's field
         /// names and units (times in microseconds). Fields a host does not
-        /// track stay 0.
+        /// track stay 0, or are listed in `untracked` so that a script
+        /// reading them is reported unsupported rather than failed.
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         #[allow(missing_docs)]
         pub struct TcpInfo {
             $(pub $field: u64,)*
+            /// Fields the host does not have ([`TcpInfo::get`] gives `None`).
+            pub untracked: Vec<&'static str>,
         }
 
         impl TcpInfo {
@@ -144,10 +147,22 @@ macro_rules! tcp_info {
 
             /// A field by name (`"tcpi_snd_cwnd"`).
             pub fn get(&self, name: &str) -> Option<u64> {
+                if self.untracked.iter().any(|u| *u == name) {
+                    return None;
+                }
                 match name {
                     $(stringify!($field) => Some(self.$field),)*
                     _ => None,
                 }
+            }
+
+            /// Sets a field by name; `false` for an unknown name.
+            pub fn set(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($field) => self.$field = value,)*
+                    _ => return false,
+                }
+                true
             }
         }
     };

@@ -429,6 +429,14 @@ fn call(sc: &Syscall) -> Result<Call, String> {
 
 fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
     let a = |i| arg(sc, i);
+    // A NULL buffer (`EFAULT` tests): hosts get lengths, not pointers.
+    let buffer_call = matches!(
+        sc.name.as_str(),
+        "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+    );
+    if buffer_call && matches!(a(1), Ok(Expr::Ident(n)) if n == "NULL") {
+        return Err("a NULL buffer pointer (EFAULT) cannot be passed to a host".into());
+    }
     let fd = || int(a(0)?);
     Ok(match sc.name.as_str() {
         "socket" => CallKind::Socket {

@@ -1,0 +1,725 @@
+//! [`NetpathHost`]: the packetdrill runner's [`PktHost`] over one netpath
+//! [`Stack`] with one Ethernet NIC.
+//!
+//! The stack owns `local_ip/24` on `eth0`; the remote end (`remote_ip`) is a
+//! static ARP entry, so no ARP is exchanged. Injected IPv4 packets are
+//! wrapped in Ethernet (padded, FCS appended) and handed to the NIC at the
+//! current virtual time; what the NIC puts on the wire comes back without
+//! its Ethernet header, padding and FCS (ARP and other ethertypes are
+//! dropped). The virtual clock moves from one stack deadline
+//! ([`Stack::poll`]) to the next, so every sent packet carries the instant
+//! it left.
+//!
+//! netpath's socket calls never block; on a descriptor the script left
+//! blocking, `EAGAIN`/`EINPROGRESS`/`EALREADY` become
+//! [`SysError::WouldBlock`] and the runner retries: `connect` until the
+//! handshake ends, `send` until every byte is queued (as Linux's
+//! `tcp_sendmsg` waits for memory), `recv`/`accept` until something
+//! arrives.
+
+use crate::run::consts;
+use crate::run::host::{
+    Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo, Unsupported,
+};
+use netpath::dev::nic::NicConfig;
+use netpath::dev::IfIndex;
+use netpath::skb::{PacketType, Skb};
+use netpath::sock::SockId;
+use netpath::stack::Stack;
+use netpath::tcp::{SendFlags, Shutdown, TcpOpt};
+use netpath::time::Instant;
+use netpath_wire::ethernet::EthernetAddress;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const SOL_IP: i32 = 0;
+const SOL_SOCKET: i32 = 1;
+const SOL_TCP: i32 = 6;
+
+const O_RDWR: i64 = 2;
+const O_NONBLOCK: i64 = 0x800;
+
+const MSG_OOB: i32 = 0x1;
+const MSG_PEEK: i32 = 0x2;
+const MSG_TRUNC: i32 = 0x20;
+const MSG_DONTWAIT: i32 = 0x40;
+const MSG_EOR: i32 = 0x80;
+const MSG_WAITALL: i32 = 0x100;
+const MSG_ERRQUEUE: i32 = 0x2000;
+const MSG_NOSIGNAL: i32 = 0x4000;
+const MSG_MORE: i32 = 0x8000;
+const MSG_ZEROCOPY: i32 = 0x400_0000;
+const MSG_FASTOPEN: i32 = 0x2000_0000;
+
+const POLLIN: i16 = 0x1;
+const POLLOUT: i16 = 0x4;
+const POLLERR: i16 = 0x8;
+const POLLHUP: i16 = 0x10;
+const POLLNVAL: i16 = 0x20;
+const POLLRDNORM: i16 = 0x40;
+const POLLWRNORM: i16 = 0x100;
+const POLLRDHUP: i16 = 0x2000;
+
+const SIOCOUTQ: u64 = 0x5411;
+const SIOCINQ: u64 = 0x541B;
+const SIOCOUTQNSD: u64 = 0x894B;
+
+/// Linux's number for an errno (`SO_ERROR`'s value).
+fn errno_number(name: &str) -> i64 {
+    match name {
+        "EPERM" => 1,
+        "ENOENT" => 2,
+        "EBADF" => 9,
+        "EAGAIN" => 11,
+        "EACCES" => 13,
+        "EINVAL" => 22,
+        "EPIPE" => 32,
+        "EDESTADDRREQ" => 89,
+        "EMSGSIZE" => 90,
+        "ENOPROTOOPT" => 92,
+        "EOPNOTSUPP" => 95,
+        "EADDRINUSE" => 98,
+        "EADDRNOTAVAIL" => 99,
+        "ENETUNREACH" => 101,
+        "ECONNABORTED" => 103,
+        "ECONNRESET" => 104,
+        "ENOBUFS" => 105,
+        "EISCONN" => 106,
+        "ENOTCONN" => 107,
+        "ETIMEDOUT" => 110,
+        "ECONNREFUSED" => 111,
+        "EHOSTUNREACH" => 113,
+        "EALREADY" => 114,
+        "EINPROGRESS" => 115,
+        _ => 0,
+    }
+}
+
+fn errno(e: netpath::sock::Errno) -> SysError {
+    SysError::Errno(Errno(e.name()))
+}
+
+fn unsupported(what: impl Into<String>) -> SysError {
+    SysError::Unsupported(what.into())
+}
+
+/// An option's Linux name for messages (`TCP_QUICKACK`), or its numbers.
+fn opt_name(level: i32, opt: OptName) -> String {
+    let prefix = match level {
+        SOL_SOCKET => "SO_",
+        SOL_TCP => "TCP_",
+        SOL_IP => "IP_",
+        _ => "",
+    };
+    consts::name(prefix, opt.into())
+        .filter(|_| !prefix.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("option {opt} at level {level}"))
+}
+
+/// One descriptor.
+#[derive(Debug, Clone)]
+struct Fd {
+    id: SockId,
+    nonblock: bool,
+    /// A blocking `send` in progress: (length asked, bytes queued so far).
+    sending: Option<(usize, usize)>,
+}
+
+/// A netpath [`Stack`] as a packetdrill host (see the module docs).
+pub struct NetpathHost {
+    stack: Stack,
+    nic: IfIndex,
+    mac: EthernetAddress,
+    peer_mac: EthernetAddress,
+    now: u64,
+    sent: Vec<(u64, Vec<u8>)>,
+    fds: HashMap<i32, Fd>,
+    next_fd: i32,
+    scratch: Vec<Skb>,
+    zeros: Vec<u8>,
+    wall_deadline: Option<std::time::Instant>,
+    timed_out: bool,
+}
+
+/// The NIC's MTU (Linux's tun0 in packetdrill).
+const MTU: usize = 1500;
+
+/// Where the virtual clock starts (1 s, so that no timestamp is 0).
+const START_NS: u64 = 1_000_000_000;
+
+impl NetpathHost {
+    /// A fresh stack owning `local/prefix_len` on `eth0`, with `remote` as a
+    /// permanent neighbour.
+    pub fn new(local: Ipv4Addr, prefix_len: u8, remote: Ipv4Addr) -> Result<NetpathHost, String> {
+        let mut stack = Stack::new();
+        let mac = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+        let peer_mac = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+        let nic = stack
+            .add_nic("eth0", mac, NicConfig::default())
+            .map_err(|e| format!("add_nic: {e:?}"))?;
+        stack
+            .set_up(nic, true)
+            .map_err(|e| format!("set_up: {e:?}"))?;
+        stack
+            .ip_addr_add(nic, local, prefix_len)
+            .map_err(|e| format!("ip_addr_add: {e:?}"))?;
+        stack
+            .neigh_add_static(nic, remote, peer_mac)
+            .map_err(|e| format!("neigh_add_static: {e:?}"))?;
+        let mut h = NetpathHost {
+            stack,
+            nic,
+            mac,
+            peer_mac,
+            now: START_NS,
+            sent: Vec::new(),
+            fds: HashMap::new(),
+            next_fd: 3,
+            scratch: Vec::new(),
+            zeros: Vec::new(),
+            wall_deadline: None,
+            timed_out: false,
+        };
+        h.poll_now();
+        h.sent.clear();
+        Ok(h)
+    }
+
+    /// The host for [`crate::run::RunOptions`]' addresses (a /24).
+    pub fn for_options(opts: &crate::run::RunOptions) -> Result<NetpathHost, String> {
+        NetpathHost::new(opts.local_ip, 24, opts.remote_ip)
+    }
+
+    /// Stops the virtual clock once this much wall-clock time has passed:
+    /// the runner then ends the script ("the host's clock does not
+    /// advance") and [`NetpathHost::timed_out`] says why.
+    pub fn set_wall_limit(&mut self, limit: std::time::Duration) {
+        self.wall_deadline = Some(std::time::Instant::now() + limit);
+    }
+
+    /// Whether the wall-clock limit stopped the run.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// The stack, e.g. for its counters.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    fn instant(&self) -> Instant {
+        Instant::from_nanos(self.now)
+    }
+
+    /// Runs what is due now and collects what the NIC sent; the next
+    /// deadline.
+    fn poll_now(&mut self) -> Option<u64> {
+        let next = self.stack.poll(self.instant());
+        self.drain();
+        next.map(Instant::as_nanos)
+    }
+
+    fn drain(&mut self) {
+        self.stack.nic_take_sent(self.nic, &mut self.scratch);
+        for skb in self.scratch.drain(..) {
+            if let Some(p) = ipv4_of_frame(skb.data()) {
+                self.sent.push((self.now, p.to_vec()));
+            }
+        }
+    }
+
+    fn fd(&self, fd: i32) -> Result<&Fd, SysError> {
+        self.fds.get(&fd).ok_or(SysError::Errno(Errno::EBADF))
+    }
+
+    fn id(&self, fd: i32) -> Result<SockId, SysError> {
+        self.fd(fd).map(|f| f.id)
+    }
+
+    fn blocking(&self, fd: i32) -> bool {
+        self.fds.get(&fd).is_some_and(|f| !f.nonblock)
+    }
+
+    /// After a socket call: let the stack run what the call made due now.
+    fn after_call(&mut self) {
+        self.poll_now();
+    }
+
+    fn zeros(&mut self, len: usize) -> &[u8] {
+        if self.zeros.len() < len {
+            self.zeros.resize(len, 0);
+        }
+        &self.zeros[..len]
+    }
+
+    fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
+        let int = || match v {
+            OptValue::Int(i) => Ok(*i),
+            OptValue::Linger { onoff, .. } => Ok(i64::from(*onoff)),
+            OptValue::Str(_) => Err(SysError::Errno(Errno::EINVAL)),
+        };
+        let nonneg =
+            || int().and_then(|i| u32::try_from(i).map_err(|_| SysError::Errno(Errno::EINVAL)));
+        let buf = || int().map(|i| usize::try_from(i.max(0)).unwrap_or(usize::MAX));
+        Ok(match (level, opt) {
+            (SOL_TCP, 1) => TcpOpt::NoDelay(int()? != 0),
+            (SOL_TCP, 2) => {
+                TcpOpt::MaxSeg(u16::try_from(int()?).map_err(|_| SysError::Errno(Errno::EINVAL))?)
+            }
+            (SOL_TCP, 3) => TcpOpt::Cork(int()? != 0),
+            (SOL_TCP, 4) => TcpOpt::KeepIdle(nonneg()?),
+            (SOL_TCP, 5) => TcpOpt::KeepIntvl(nonneg()?),
+            (SOL_TCP, 6) => TcpOpt::KeepCnt(nonneg()?),
+            (SOL_TCP, 13) => match v {
+                OptValue::Str(s) => TcpOpt::Congestion(s.trim_matches('"').to_string()),
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            },
+            (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 25) => TcpOpt::NotSentLowat(
+                u32::try_from(int()?.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX),
+            ),
+            (SOL_SOCKET, 2) => TcpOpt::ReuseAddr(int()? != 0),
+            (SOL_SOCKET, 7) => TcpOpt::SndBuf(buf()?),
+            (SOL_SOCKET, 8) => TcpOpt::RcvBuf(buf()?),
+            (SOL_SOCKET, 9) => TcpOpt::KeepAlive(int()? != 0),
+            (SOL_SOCKET, 12) => TcpOpt::Priority(nonneg()?),
+            (SOL_SOCKET, 13) => match v {
+                OptValue::Linger { onoff, linger } => {
+                    TcpOpt::Linger((*onoff != 0).then(|| (*linger).max(0) as u32))
+                }
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            },
+            (SOL_SOCKET, 15) => TcpOpt::ReusePort(int()? != 0),
+            (SOL_SOCKET, 36) => TcpOpt::Mark(nonneg()?),
+            (SOL_IP, 1) => TcpOpt::Tos((int()? & 0xff) as u8),
+            (SOL_IP, 2) => TcpOpt::Ttl(
+                u8::try_from(int()?.max(0)).map_err(|_| SysError::Errno(Errno::EINVAL))?,
+            ),
+            _ => return Err(unsupported(opt_name(level, opt))),
+        })
+    }
+}
+
+/// The IPv4 packet inside an Ethernet frame as the NIC sent it (header,
+/// padding and FCS removed); `None` for anything but IPv4.
+fn ipv4_of_frame(frame: &[u8]) -> Option<&[u8]> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    ip.get(..total)
+}
+
+impl PktHost for NetpathHost {
+    fn now_ns(&self) -> u64 {
+        self.now
+    }
+
+    fn advance_to(&mut self, ns: u64) {
+        if let Some(d) = self.wall_deadline {
+            if self.timed_out || std::time::Instant::now() > d {
+                self.timed_out = true;
+                return;
+            }
+        }
+        let mut guard = 0u32;
+        while self.now < ns {
+            let next = self.poll_now();
+            match next {
+                Some(t) if t <= self.now => {
+                    // More work due now (softirq budget): run it again, but
+                    // never forever.
+                    guard += 1;
+                    if guard > 10_000 {
+                        self.now = ns;
+                    }
+                }
+                Some(t) if t < ns => self.now = t,
+                _ => self.now = ns,
+            }
+        }
+        self.poll_now();
+    }
+
+    fn next_event_ns(&self) -> Option<u64> {
+        self.stack.next_deadline().map(Instant::as_nanos)
+    }
+
+    fn inject(&mut self, ipv4_packet: &[u8]) {
+        let mut frame = Vec::with_capacity(ipv4_packet.len() + 18 + 46);
+        frame.extend_from_slice(&self.mac.0);
+        frame.extend_from_slice(&self.peer_mac.0);
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(ipv4_packet);
+        if frame.len() < 60 {
+            frame.resize(60, 0);
+        }
+        let now = self.instant();
+        if ipv4_packet.len() <= MTU {
+            let crc = netpath_wire::ethernet::fcs::fcs(&frame);
+            frame.extend_from_slice(&crc.to_le_bytes());
+            let _ = self.stack.nic_receive_bytes(now, self.nic, &frame);
+        } else {
+            // Larger than the NIC's MTU: packetdrill's tun device (and GRO)
+            // hand such packets to the stack whole; do the same after the
+            // driver's part (`eth_type_trans`).
+            self.stack.poll(now);
+            self.drain();
+            let pool = self.stack.pool().clone();
+            if let Ok(mut skb) = pool.alloc_from(64, &frame) {
+                skb.reset_mac_header();
+                if skb.pull(14).is_ok() {
+                    skb.reset_network_header();
+                    skb.meta.protocol = 0x0800;
+                    skb.meta.pkt_type = PacketType::Host;
+                    skb.meta.ingress_dev = Some(self.nic);
+                    self.stack.netif_receive_skb(skb);
+                }
+            }
+        }
+        self.poll_now();
+    }
+
+    fn take_sent(&mut self) -> Vec<(u64, Vec<u8>)> {
+        self.drain();
+        std::mem::take(&mut self.sent)
+    }
+
+    fn sysctl(&mut self, name: &str, value: &str) -> Result<(), Unsupported> {
+        self.stack
+            .sysctl_tcp(name, value)
+            .map_err(|e| Unsupported(e.to_string()))
+    }
+
+    fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult {
+        if domain != 2 {
+            let d = consts::name("AF_", domain.into()).unwrap_or("this address family");
+            return Err(unsupported(format!("{d} sockets (IPv4 only)")));
+        }
+        if ty & 0xf != 1 {
+            return Err(unsupported("sockets other than SOCK_STREAM"));
+        }
+        if protocol != 0 && protocol != 6 {
+            return Err(SysError::Errno(Errno("EPROTONOSUPPORT")));
+        }
+        let id = self.stack.tcp_socket();
+        let fd = self.next_fd;
+        self.next_fd += 1;
+        self.fds.insert(
+            fd,
+            Fd {
+                id,
+                nonblock: ty & 0x800 != 0,
+                sending: None,
+            },
+        );
+        Ok(fd.into())
+    }
+
+    fn bind(&mut self, fd: i32, addr: SocketAddrV4) -> SysResult {
+        let id = self.id(fd)?;
+        self.stack
+            .tcp_bind(id, *addr.ip(), addr.port())
+            .map_err(errno)?;
+        Ok(0)
+    }
+
+    fn listen(&mut self, fd: i32, backlog: i32) -> SysResult {
+        let id = self.id(fd)?;
+        let r = self.stack.tcp_listen(id, backlog.max(0) as u32);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn accept(&mut self, fd: i32) -> SysResult {
+        let id = self.id(fd)?;
+        let r = self.stack.tcp_accept(self.instant(), id);
+        self.after_call();
+        match r {
+            Ok((child, _peer)) => {
+                let nfd = self.next_fd;
+                self.next_fd += 1;
+                self.fds.insert(
+                    nfd,
+                    Fd {
+                        id: child,
+                        nonblock: false,
+                        sending: None,
+                    },
+                );
+                Ok(nfd.into())
+            }
+            Err(netpath::sock::Errno::EAGAIN) if self.blocking(fd) => Err(SysError::WouldBlock),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    fn connect(&mut self, fd: i32, addr: SocketAddrV4) -> SysResult {
+        let id = self.id(fd)?;
+        let r = self
+            .stack
+            .tcp_connect(self.instant(), id, *addr.ip(), addr.port());
+        self.after_call();
+        use netpath::sock::Errno as E;
+        match r {
+            Ok(()) => Ok(0),
+            Err(E::EINPROGRESS | E::EALREADY) if self.blocking(fd) => Err(SysError::WouldBlock),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    fn recv(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
+        let id = self.id(fd)?;
+        for (f, what) in [
+            (MSG_OOB, "MSG_OOB (urgent data)"),
+            (MSG_ERRQUEUE, "MSG_ERRQUEUE"),
+            (MSG_TRUNC, "MSG_TRUNC"),
+            (MSG_WAITALL, "MSG_WAITALL"),
+        ] {
+            if flags & f != 0 {
+                return Err(unsupported(format!("recv with {what}")));
+            }
+        }
+        let peek = flags & MSG_PEEK != 0;
+        let mut buf = vec![0u8; len];
+        let r = self
+            .stack
+            .tcp_recv_flags(self.instant(), id, &mut buf, peek);
+        self.after_call();
+        match r {
+            Ok(n) => Ok(n as i64),
+            Err(netpath::sock::Errno::EAGAIN) if self.blocking(fd) && flags & MSG_DONTWAIT == 0 => {
+                Err(SysError::WouldBlock)
+            }
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    fn send(&mut self, fd: i32, len: usize, flags: i32, _to: Option<SocketAddrV4>) -> SysResult {
+        let id = self.id(fd)?;
+        for (f, what) in [
+            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
+            (MSG_ZEROCOPY, "MSG_ZEROCOPY"),
+            (MSG_OOB, "MSG_OOB (urgent data)"),
+            (MSG_EOR, "MSG_EOR"),
+        ] {
+            if flags & f != 0 {
+                return Err(unsupported(format!("send with {what}")));
+            }
+        }
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE;
+        if flags & !known != 0 {
+            return Err(unsupported(format!("send flags {flags:#x}")));
+        }
+        let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
+        let retry = match self.fd(fd)?.sending {
+            Some((l, d)) if l == len && blocking => Some(d),
+            _ => None,
+        };
+        let done = retry.unwrap_or(0);
+        if retry.is_some() {
+            // A writer blocked for memory sleeps until `sk_stream_write_space`
+            // wakes it: when the socket is writable again (free space at
+            // least half of what is queued), fails, or is shut down.
+            let ev = self.stack.tcp_poll(id);
+            if !(ev.writable || ev.err || ev.hup) {
+                return Err(SysError::WouldBlock);
+            }
+        }
+        let sf = SendFlags {
+            more: flags & MSG_MORE != 0,
+        };
+        let now = self.instant();
+        self.zeros(len);
+        let r = self.stack.tcp_send(now, id, &self.zeros[..len - done], sf);
+        self.after_call();
+        let (total, result) = match r {
+            Ok(n) => (done + n, None),
+            Err(e) => (done, Some(e)),
+        };
+        let set = |h: &mut Self, v: Option<(usize, usize)>| {
+            if let Some(f) = h.fds.get_mut(&fd) {
+                f.sending = v;
+            }
+        };
+        if len == 0 && result.is_none() {
+            set(self, None);
+            return Ok(0);
+        }
+        match result {
+            None if total >= len || !blocking => {
+                set(self, None);
+                Ok(total as i64)
+            }
+            None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
+                set(self, Some((len, total)));
+                Err(SysError::WouldBlock)
+            }
+            Some(e) => {
+                set(self, None);
+                if total > 0 {
+                    Ok(total as i64)
+                } else {
+                    Err(errno(e))
+                }
+            }
+            None => unreachable!("handled above"),
+        }
+    }
+
+    fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {
+        let id = self.id(fd)?;
+        let how = match how {
+            0 => Shutdown::Read,
+            1 => Shutdown::Write,
+            2 => Shutdown::Both,
+            _ => return Err(SysError::Errno(Errno::EINVAL)),
+        };
+        let r = self.stack.tcp_shutdown(self.instant(), id, how);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn close(&mut self, fd: i32) -> SysResult {
+        let id = self.id(fd)?;
+        self.fds.remove(&fd);
+        let r = self.stack.tcp_close(self.instant(), id);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn setsockopt(&mut self, fd: i32, level: i32, optname: OptName, value: &OptValue) -> SysResult {
+        let id = self.id(fd)?;
+        let opt = Self::tcp_opt(level, optname, value)?;
+        let r = self.stack.tcp_setsockopt(id, opt);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn getsockopt(&mut self, fd: i32, level: i32, optname: OptName) -> SysResult<OptValue> {
+        let id = self.id(fd)?;
+        match (level, optname) {
+            (SOL_SOCKET, 4) => {
+                let e = self.stack.tcp_take_error(id).map_err(errno)?;
+                return Ok(OptValue::Int(e.map_or(0, |e| errno_number(e.name()))));
+            }
+            (SOL_SOCKET, 3) => return Ok(OptValue::Int(1)),
+            _ => {}
+        }
+        let probe = match Self::tcp_opt(level, optname, &OptValue::Int(0)) {
+            Ok(o) => o,
+            Err(SysError::Errno(_)) => match (level, optname) {
+                (SOL_TCP, 13) => TcpOpt::Congestion(String::new()),
+                (SOL_SOCKET, 13) => TcpOpt::Linger(None),
+                _ => return Err(unsupported(opt_name(level, optname))),
+            },
+            Err(e) => return Err(e),
+        };
+        let v = self.stack.tcp_getsockopt(id, probe).map_err(errno)?;
+        let b = |x: bool| OptValue::Int(i64::from(x));
+        let n = |x: u64| OptValue::Int(i64::try_from(x).unwrap_or(i64::MAX));
+        Ok(match v {
+            TcpOpt::NoDelay(x)
+            | TcpOpt::Cork(x)
+            | TcpOpt::KeepAlive(x)
+            | TcpOpt::ReuseAddr(x)
+            | TcpOpt::ReusePort(x) => b(x),
+            TcpOpt::MaxSeg(x) => n(x.into()),
+            TcpOpt::KeepIdle(x)
+            | TcpOpt::KeepIntvl(x)
+            | TcpOpt::KeepCnt(x)
+            | TcpOpt::UserTimeout(x)
+            | TcpOpt::NotSentLowat(x)
+            | TcpOpt::Mark(x)
+            | TcpOpt::Priority(x) => n(x.into()),
+            TcpOpt::RcvBuf(x) | TcpOpt::SndBuf(x) => n(x as u64),
+            TcpOpt::Linger(l) => OptValue::Linger {
+                onoff: i32::from(l.is_some()),
+                linger: l.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)),
+            },
+            TcpOpt::Congestion(s) => OptValue::Str(s),
+            TcpOpt::Ttl(x) | TcpOpt::Tos(x) => n(x.into()),
+            TcpOpt::BindToDevice(d) => n(d.map_or(0, |i| u64::from(i.0))),
+        })
+    }
+
+    fn tcp_info(&mut self, fd: i32) -> SysResult<TcpInfo> {
+        let id = self.id(fd)?;
+        let ni = self.stack.tcp_info(id).map_err(errno)?;
+        let mut info = TcpInfo::default();
+        let mut have = Vec::new();
+        for (name, v) in ni.fields() {
+            if info.set(name, v) {
+                have.push(name);
+            }
+        }
+        info.untracked = TcpInfo::FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !have.contains(f))
+            .collect();
+        Ok(info)
+    }
+
+    fn fcntl(&mut self, fd: i32, cmd: i32, arg: i64) -> SysResult {
+        self.fd(fd)?;
+        match cmd {
+            // F_GETFD / F_SETFD: no close-on-exec to speak of.
+            1 | 2 => Ok(0),
+            3 => Ok(O_RDWR | if self.fd(fd)?.nonblock { O_NONBLOCK } else { 0 }),
+            4 => {
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.nonblock = arg & O_NONBLOCK != 0;
+                }
+                Ok(0)
+            }
+            _ => Err(unsupported(format!("fcntl command {cmd}"))),
+        }
+    }
+
+    fn poll(&mut self, fds: &[PollFd]) -> SysResult<Vec<i16>> {
+        Ok(fds
+            .iter()
+            .map(|p| {
+                let Some(f) = self.fds.get(&p.fd) else {
+                    return POLLNVAL;
+                };
+                let ev = self.stack.tcp_poll(f.id);
+                let mut m = 0i16;
+                if ev.readable {
+                    m |= POLLIN | POLLRDNORM;
+                }
+                if ev.writable {
+                    m |= POLLOUT | POLLWRNORM;
+                }
+                if ev.rdhup {
+                    m |= POLLRDHUP;
+                }
+                if ev.hup {
+                    m |= POLLHUP;
+                }
+                if ev.err {
+                    m |= POLLERR;
+                }
+                m & (p.events | POLLERR | POLLHUP)
+            })
+            .collect())
+    }
+
+    fn ioctl(&mut self, fd: i32, request: u64) -> SysResult {
+        let id = self.id(fd)?;
+        let v = match request {
+            SIOCINQ => self.stack.tcp_inq(id),
+            SIOCOUTQ => self.stack.tcp_outq(id),
+            SIOCOUTQNSD => self.stack.tcp_outq_notsent(id),
+            r => return Err(unsupported(format!("ioctl {r:#x}"))),
+        };
+        Ok(v.map_err(errno)? as i64)
+    }
+}
