@@ -30,14 +30,21 @@ fn handshake_on_the_wire_field_by_field() {
     // frame 1), wscale from tcp_rmem[2] = 6 MiB: 7.
     assert!(syn.from_a() && syn.flags.syn() && !syn.flags.ack());
     assert_eq!(syn.dport, 5001);
-    assert!((32768..=60999).contains(&syn.sport), "ephemeral port {}", syn.sport);
+    assert!(
+        (32768..=60999).contains(&syn.sport),
+        "ephemeral port {}",
+        syn.sport
+    );
     assert_eq!(syn.win, 64240);
     let ts = syn.opts.timestamps.unwrap();
     assert_eq!(ts.tsecr, 0);
     let mut want = vec![2, 4, 5, 0xb4, 4, 2, 8, 10];
     want.extend_from_slice(&ts.tsval.to_be_bytes());
     want.extend_from_slice(&[0, 0, 0, 0, 1, 3, 3, 7]);
-    assert_eq!(syn.raw_opts, want, "mss,sackOK,TS,nop,wscale in Linux's layout");
+    assert_eq!(
+        syn.raw_opts, want,
+        "mss,sackOK,TS,nop,wscale in Linux's layout"
+    );
     assert!(syn.df);
     assert_eq!(syn.ttl, 64);
     // SYN-ACK: window 65160 (45 × 1448), TS echo, IP ID 0.
@@ -55,7 +62,10 @@ fn handshake_on_the_wire_field_by_field() {
     assert_eq!(ack.ack, synack.seq.wrapping_add(1));
     assert_eq!(ack.win, 502);
     assert_eq!(&ack.raw_opts[..4], &[1, 1, 8, 10]);
-    assert_eq!(ack.opts.timestamps.unwrap().tsecr, synack.opts.timestamps.unwrap().tsval);
+    assert_eq!(
+        ack.opts.timestamps.unwrap().tsecr,
+        synack.opts.timestamps.unwrap().tsval
+    );
     // Both ends agree on what was negotiated.
     let (ia, ib) = (n.sa().tcp_info(c).unwrap(), n.sb().tcp_info(s).unwrap());
     for i in [ia, ib] {
@@ -103,7 +113,8 @@ fn active_close_walks_fin_wait_and_time_wait_for_60_s() {
     let mut buf = [0u8; 16];
     assert_eq!(n.bb.read(&mut n.t.sim, s, &mut buf), Ok(5));
     // Client closes: FIN_WAIT1 at once.
-    n.with_a(|st, now| st.tcp_shutdown(now, c, Shutdown::Write)).unwrap();
+    n.with_a(|st, now| st.tcp_shutdown(now, c, Shutdown::Write))
+        .unwrap();
     assert_eq!(n.sa().tcp_state(c), Some(TcpState::FinWait1));
     n.run_ms(20);
     // FIN acked: FIN_WAIT2; the server sees EOF, is in CLOSE_WAIT.
@@ -142,8 +153,14 @@ fn simultaneous_open() {
     n.with_a(|s, _| s.tcp_bind(ca, ip(A), 7000)).unwrap();
     n.with_b(|s, _| s.tcp_bind(cb, ip(B), 7001)).unwrap();
     // Both SYNs leave before either arrives.
-    assert_eq!(n.with_a(|s, now| s.tcp_connect(now, ca, ip(B), 7001)), Err(Errno::EINPROGRESS));
-    assert_eq!(n.with_b(|s, now| s.tcp_connect(now, cb, ip(A), 7000)), Err(Errno::EINPROGRESS));
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_connect(now, ca, ip(B), 7001)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        n.with_b(|s, now| s.tcp_connect(now, cb, ip(A), 7000)),
+        Err(Errno::EINPROGRESS)
+    );
     n.run_ms(12);
     // Each saw the other's SYN: SYN_RECV (RFC 9293 figure 8).
     assert_eq!(n.sa().tcp_state(ca), Some(TcpState::SynRecv));
@@ -151,7 +168,10 @@ fn simultaneous_open() {
     n.run_ms(30);
     assert_eq!(n.sa().tcp_state(ca), Some(TcpState::Established));
     assert_eq!(n.sb().tcp_state(cb), Some(TcpState::Established));
-    assert_eq!(n.with_a(|s, now| s.tcp_connect(now, ca, ip(B), 7001)), Ok(()));
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_connect(now, ca, ip(B), 7001)),
+        Ok(())
+    );
     let segs = n.segments();
     assert!(segs[0].syn() && !segs[0].is_ack() && segs[1].syn() && !segs[1].is_ack());
     assert!(segs[2].syn() && segs[2].is_ack() && segs[3].syn() && segs[3].is_ack());
@@ -165,8 +185,10 @@ fn simultaneous_open() {
 fn simultaneous_close_goes_through_closing() {
     let mut n = Net::new(5, link());
     let (c, s, _) = n.connected(80);
-    n.with_a(|st, now| st.tcp_shutdown(now, c, Shutdown::Write)).unwrap();
-    n.with_b(|st, now| st.tcp_shutdown(now, s, Shutdown::Write)).unwrap();
+    n.with_a(|st, now| st.tcp_shutdown(now, c, Shutdown::Write))
+        .unwrap();
+    n.with_b(|st, now| st.tcp_shutdown(now, s, Shutdown::Write))
+        .unwrap();
     n.run_ms(7);
     assert_eq!(n.sa().tcp_state(c), Some(TcpState::Closing));
     assert_eq!(n.sb().tcp_state(s), Some(TcpState::Closing));
@@ -187,7 +209,10 @@ fn close_with_unread_data_resets_and_peer_gets_econnreset() {
     let rst = n.segments().into_iter().find(|w| w.rst()).unwrap();
     assert!(!rst.from_a() && rst.is_ack());
     let mut buf = [0u8; 4];
-    assert_eq!(n.with_a(|st, now| st.tcp_recv(now, c, &mut buf)), Err(Errno::ECONNRESET));
+    assert_eq!(
+        n.with_a(|st, now| st.tcp_recv(now, c, &mut buf)),
+        Err(Errno::ECONNRESET)
+    );
     assert_eq!(
         n.with_a(|st, now| st.tcp_send(now, c, b"x", SendFlags::default())),
         Err(Errno::EPIPE)
@@ -211,7 +236,11 @@ fn syn_and_accept_queue_overflow_are_counted_as_linux_counts_them() {
     assert_eq!(ext.tcp_req_q_full_do_cookies, 3);
     assert_eq!(ext.listen_overflows, 2);
     assert_eq!(ext.listen_drops, 2);
-    assert_eq!(n.sb().tcp_mib().out_rsts, 0, "a full accept queue drops, no RST");
+    assert_eq!(
+        n.sb().tcp_mib().out_rsts,
+        0,
+        "a full accept queue drops, no RST"
+    );
     let mut accepted = 0;
     while n.with_b(|s, now| s.tcp_accept(now, l)).is_ok() {
         accepted += 1;
@@ -220,7 +249,8 @@ fn syn_and_accept_queue_overflow_are_counted_as_linux_counts_them() {
     // The clients think they are connected; their first data segment
     // carries the cookie's ACK again and completes the handshake.
     for &c in &cs {
-        n.with_a(|s, now| s.tcp_send(now, c, b"x", SendFlags::default())).unwrap();
+        n.with_a(|s, now| s.tcp_send(now, c, b"x", SendFlags::default()))
+            .unwrap();
     }
     n.run_ms(50);
     while n.with_b(|s, now| s.tcp_accept(now, l)).is_ok() {
@@ -233,7 +263,8 @@ fn syn_and_accept_queue_overflow_are_counted_as_linux_counts_them() {
 #[test]
 fn full_syn_queue_without_cookies_drops_and_the_syn_is_retransmitted() {
     let mut n = Net::new(9, link());
-    n.with_b(|s, _| s.sysctl_tcp("net.ipv4.tcp_syncookies", "0")).unwrap();
+    n.with_b(|s, _| s.sysctl_tcp("net.ipv4.tcp_syncookies", "0"))
+        .unwrap();
     let l = n.bb.listen(&mut n.t.sim, ip("0.0.0.0"), 80, 1).unwrap();
     let cs: Vec<_> = (0..3).map(|_| n.ba.socket(&mut n.t.sim)).collect();
     for &c in &cs {
@@ -267,7 +298,10 @@ fn connect_errors_are_linux_errno() {
     );
     // Not connected.
     let mut buf = [0u8; 4];
-    assert_eq!(n.with_a(|s, now| s.tcp_recv(now, c, &mut buf)), Err(Errno::ENOTCONN));
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_recv(now, c, &mut buf)),
+        Err(Errno::ENOTCONN)
+    );
     assert_eq!(
         n.with_a(|s, now| s.tcp_send(now, c, b"x", SendFlags::default())),
         Err(Errno::EPIPE)
@@ -276,14 +310,26 @@ fn connect_errors_are_linux_errno() {
     // Two binds to one port.
     let (x, y) = (n.ba.socket(&mut n.t.sim), n.ba.socket(&mut n.t.sim));
     n.with_a(|s, _| s.tcp_bind(x, ip(A), 9000)).unwrap();
-    assert_eq!(n.with_a(|s, _| s.tcp_bind(y, ip(A), 9000)), Err(Errno::EADDRINUSE));
+    assert_eq!(
+        n.with_a(|s, _| s.tcp_bind(y, ip(A), 9000)),
+        Err(Errno::EADDRINUSE)
+    );
     // connect twice: EALREADY while in progress, EISCONN once connected.
     let l = n.bb.listen(&mut n.t.sim, ip(B), 80, 8).unwrap();
-    assert_eq!(n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)), Err(Errno::EINPROGRESS));
-    assert_eq!(n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)), Err(Errno::EALREADY));
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)),
+        Err(Errno::EALREADY)
+    );
     n.run_ms(50);
     assert_eq!(n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)), Ok(()));
-    assert_eq!(n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)), Err(Errno::EISCONN));
+    assert_eq!(
+        n.with_a(|s, now| s.tcp_connect(now, c, ip(B), 80)),
+        Err(Errno::EISCONN)
+    );
     assert!(n.with_b(|s, now| s.tcp_accept(now, l)).is_ok());
     assert_eq!(n.with_b(|s, now| s.tcp_accept(now, l)), Err(Errno::EAGAIN));
 }

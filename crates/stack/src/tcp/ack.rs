@@ -135,6 +135,14 @@ impl Stack {
         if sk.state == TcpState::SynSent || sk.state == TcpState::SynRecv {
             return Ok(res);
         }
+        if sk.reord_pending {
+            sk.reord_pending = false;
+            sk.reord_seen += 1;
+            self.tcp.ext.tcp_sack_reorder += 1;
+        }
+        if !sk.highest_sack.after(sk.snd_una) {
+            sk.highest_sack = sk.snd_una;
+        }
         self.tcp_fastretrans_alert(sk, &res);
         // tcp_cong_control
         let newly = res.acked + res.sacked;
@@ -203,14 +211,15 @@ impl Stack {
             if !seg.ever_retrans {
                 first_ackt = Some(seg.sent);
             }
-            // RACK: the newest delivered transmission.
-            if seg.sent >= sk.rack_mstamp {
-                sk.rack_mstamp = seg.sent;
-                sk.rack_end_seq = seg.end_seq;
-                if !seg.ever_retrans {
-                    sk.rack_rtt = self.now.saturating_since(seg.sent);
-                }
+            if !seg.sacked
+                && !seg.ever_retrans
+                && sk.highest_sack.after(sk.snd_una)
+                && seg.end_seq.before(sk.highest_sack)
+            {
+                // Cumulatively acked below what was SACKed: reordering.
+                sk.reord_pending = true;
             }
+            self.tcp_rack_advance(sk, seg.sent, seg.end_seq, seg.ever_retrans);
             sk.wmem_queued = sk.wmem_queued.saturating_sub(seg.skb.len());
             drop(seg);
         }
@@ -237,6 +246,10 @@ impl Stack {
                 if below || inside {
                     self.tcp.ext.tcp_dsack_recv += 1;
                     sk.dsack_dups += 1;
+                    // tcp_rack_update_reo_wnd: a spurious retransmission
+                    // widens the reordering window.
+                    sk.reo_wnd_steps = (sk.reo_wnd_steps + 1).min(255);
+                    sk.reord_pending = true;
                     continue;
                 }
             }
@@ -244,51 +257,68 @@ impl Stack {
                 self.tcp.ext.tcp_sack_discard += 1;
                 continue;
             }
-            let mut highest_before = None;
-            for q in sk.rtx_queue.iter_mut() {
-                if !q.end_seq.after(start) {
-                    if q.sacked {
-                        highest_before = Some(q.end_seq);
-                    }
+            let prior_fack = sk.highest_sack;
+            let mut i = 0;
+            while i < sk.rtx_queue.len() {
+                let (qseq, qend, sacked) = {
+                    let q = &sk.rtx_queue[i];
+                    (q.seq, q.end_seq, q.sacked)
+                };
+                i += 1;
+                if !qend.after(start) || sacked {
                     continue;
                 }
-                if q.seq.before(start) || q.end_seq.after(end) {
-                    if q.seq.after_eq(end) {
+                if qseq.before(start) || qend.after(end) {
+                    if qseq.after_eq(end) {
                         break;
                     }
                     continue;
                 }
-                if q.sacked {
-                    continue;
-                }
+                let q = &mut sk.rtx_queue[i - 1];
                 q.sacked = true;
+                let (sent, ever, lost, retrans) = (q.sent, q.ever_retrans, q.lost, q.retrans);
+                q.lost = false;
+                q.retrans = false;
                 sk.sacked_out += 1;
                 sk.delivered += 1;
                 res.sacked += 1;
-                if q.lost {
-                    q.lost = false;
+                if lost {
                     sk.lost_out = sk.lost_out.saturating_sub(1);
                 }
-                if q.retrans {
-                    q.retrans = false;
+                if retrans {
                     sk.retrans_out = sk.retrans_out.saturating_sub(1);
                 }
-                if !q.ever_retrans {
-                    // A hole below something already SACKed, never
-                    // retransmitted, now arrives: reordering.
-                    if highest_before.is_none() && sk.rack_end_seq.after(q.end_seq) {
-                        sk.reord_seen += 1;
-                        self.tcp.ext.tcp_sack_reorder += 1;
-                    }
+                // A never-retransmitted hole below the highest SACK now
+                // arrives: reordering (tcp_check_sack_reordering).
+                if !ever && prior_fack.after(sk.snd_una) && qend.before(prior_fack) {
+                    sk.reord_pending = true;
                 }
-                if q.sent >= sk.rack_mstamp {
-                    sk.rack_mstamp = q.sent;
-                    sk.rack_end_seq = q.end_seq;
-                    if !q.ever_retrans {
-                        sk.rack_rtt = self.now.saturating_since(q.sent);
-                    }
+                if qend.after(sk.highest_sack) {
+                    sk.highest_sack = qend;
                 }
+                self.tcp_rack_advance(sk, sent, qend, ever);
             }
+        }
+    }
+
+    /// `tcp_rack_advance()`: a delivered transmission; its RTT becomes
+    /// RACK's unless it is ambiguous (a retransmission acked faster than
+    /// the minimum RTT), and the newest send time is remembered.
+    fn tcp_rack_advance(
+        &mut self,
+        sk: &mut TcpSock,
+        sent: crate::time::Instant,
+        end_seq: TcpSeqNumber,
+        retransmitted: bool,
+    ) {
+        let rtt = self.now.saturating_since(sent);
+        if retransmitted && sk.rtt.min_rtt().is_some_and(|m| rtt < m) {
+            return;
+        }
+        sk.rack_rtt = rtt;
+        if sent > sk.rack_mstamp || (sent == sk.rack_mstamp && end_seq.after(sk.rack_end_seq)) {
+            sk.rack_mstamp = sent;
+            sk.rack_end_seq = end_seq;
         }
     }
 
@@ -302,7 +332,8 @@ impl Stack {
         }
         let min_rtt = sk.rtt.min_rtt().unwrap_or(Duration::ZERO);
         let srtt = sk.rtt.srtt().unwrap_or(min_rtt);
-        Duration::from_nanos((min_rtt.as_nanos() / 4).min(srtt.as_nanos()))
+        let steps = u64::from(sk.reo_wnd_steps.max(1));
+        Duration::from_nanos((min_rtt.as_nanos() / 4 * steps).min(srtt.as_nanos()))
     }
 
     /// `tcp_rack_detect_loss()` + `tcp_rack_mark_lost()`: marks lost the

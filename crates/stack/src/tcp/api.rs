@@ -491,13 +491,7 @@ impl Stack {
         }
         let now_win = sk.receive_window();
         if 2 * now_win <= sk.window_clamp {
-            let full = Self::tcp_full_space(sk).min(sk.window_clamp);
-            let free = Self::tcp_space(sk).min(sk.rcv_ssthresh);
-            let new = if free < full / 2 && free < sk.rcv_mss {
-                0
-            } else {
-                free
-            };
+            let (new, _) = Self::tcp_new_window(sk);
             if new > 0 && new >= 2 * now_win {
                 self.tcp_send_ack(sk);
             }

@@ -390,7 +390,8 @@ impl Stack {
                     self.tcp_send_challenge_ack(sk);
                     return Err(DropReason::TcpInvalidSyn);
                 }
-                if !self.tcp_oow_rate_limited(sk) {
+                let pure = seg.end_seq == seg.seq || seg.flags.syn();
+                if !self.tcp_oow_rate_limited_seg(sk, pure) {
                     self.tcp_send_dupack(sk, seg);
                 } else {
                     self.tcp.ext.tcp_ack_skipped_seq += 1;

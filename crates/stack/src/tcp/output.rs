@@ -186,25 +186,26 @@ impl Stack {
         (sk.rcvbuf / 2).min(u32::MAX as usize) as u32
     }
 
-    /// `__tcp_select_window()`: the window to offer now.
-    fn tcp_new_window(sk: &mut TcpSock) -> u32 {
+    /// `__tcp_select_window()`: the window to offer now, and whether the
+    /// receive buffer is short enough to leave quick-ack mode.
+    pub(crate) fn tcp_new_window(sk: &TcpSock) -> (u32, bool) {
         let full = Self::tcp_full_space(sk).min(sk.window_clamp);
         let mut mss = sk.rcv_mss.max(1);
         if mss > full {
             mss = full.max(1);
         }
         let mut free = Self::tcp_space(sk);
+        let mut pressure = false;
         if free < full / 2 {
-            // Memory pressure on the receive side: leave quick-ack mode.
-            sk.quick = 0;
+            pressure = true;
             if free < mss {
-                return 0;
+                return (0, true);
             }
         }
         if free > sk.rcv_ssthresh {
             free = sk.rcv_ssthresh;
         }
-        if sk.rcv_wscale > 0 {
+        let w = if sk.rcv_wscale > 0 {
             let g = 1u32 << sk.rcv_wscale;
             free.div_ceil(g).saturating_mul(g)
         } else {
@@ -216,7 +217,8 @@ impl Stack {
             } else {
                 w
             }
-        }
+        };
+        (w, pressure)
     }
 
     /// `tcp_select_window()`: the window field of an outgoing segment; the
@@ -224,7 +226,10 @@ impl Stack {
     pub(crate) fn tcp_select_window(&mut self, sk: &mut TcpSock) -> u16 {
         let old = sk.rcv_wnd;
         let cur = sk.receive_window();
-        let mut new = Self::tcp_new_window(sk);
+        let (mut new, pressure) = Self::tcp_new_window(sk);
+        if pressure {
+            sk.quick = 0;
+        }
         if new < cur {
             let g = 1u32 << sk.rcv_wscale;
             new = cur.div_ceil(g).saturating_mul(g);
@@ -298,6 +303,15 @@ impl Stack {
     /// `tcp_oow_rate_limited()`: true when an ACK for an invalid segment
     /// was sent less than `tcp_invalid_ratelimit` ago.
     pub(crate) fn tcp_oow_rate_limited(&mut self, sk: &mut TcpSock) -> bool {
+        self.tcp_oow_rate_limited_seg(sk, true)
+    }
+
+    /// As [`Stack::tcp_oow_rate_limited`]; `pure`: the segment carries no
+    /// data (data segments are never limited: not part of an ACK loop).
+    pub(crate) fn tcp_oow_rate_limited_seg(&mut self, sk: &mut TcpSock, pure: bool) -> bool {
+        if !pure {
+            return false;
+        }
         let lim = self.tcp.settings.invalid_ratelimit;
         if let Some(t) = sk.last_oow_ack {
             if self.now.saturating_since(t) < lim {
@@ -338,24 +352,13 @@ impl Stack {
         }
         let more_than_one = sk.rcv_nxt.0.wrapping_sub(sk.rcv_wup.0) > sk.rcv_mss;
         let in_quickack = sk.quick > 0 && !sk.pingpong;
-        if (more_than_one && Self::tcp_new_window_peek(sk) >= sk.rcv_wnd)
+        if (more_than_one && Self::tcp_new_window(sk).0 >= sk.rcv_wnd)
             || in_quickack
             || (ofo_possible && !sk.ofo.is_empty())
         {
             self.tcp_send_ack(sk);
         } else {
             self.tcp_send_delayed_ack(sk);
-        }
-    }
-
-    /// The window `__tcp_select_window` would offer, without side effects.
-    fn tcp_new_window_peek(sk: &TcpSock) -> u32 {
-        let full = Self::tcp_full_space(sk).min(sk.window_clamp);
-        let free = Self::tcp_space(sk).min(sk.rcv_ssthresh);
-        if free < full / 2 && free < sk.rcv_mss {
-            0
-        } else {
-            free
         }
     }
 

@@ -265,6 +265,12 @@ pub struct TcpSock {
     pub(crate) rack_mstamp: Instant,
     pub(crate) rack_end_seq: TcpSeqNumber,
     pub(crate) rack_rtt: Duration,
+    /// `tcp_highest_sack_seq`: the end of the highest SACKed segment.
+    pub(crate) highest_sack: TcpSeqNumber,
+    /// `rack.reo_wnd_steps`: the reordering window in min_rtt/4 units.
+    pub(crate) reo_wnd_steps: u32,
+    /// Reordering seen by the ACK being processed.
+    pub(crate) reord_pending: bool,
     /// TLP: the probe sent, awaiting its ACK (`tlp_high_seq`).
     pub(crate) tlp_high_seq: Option<TcpSeqNumber>,
     pub(crate) delivered: u64,
@@ -417,6 +423,9 @@ impl TcpSock {
             rack_mstamp: Instant::ZERO,
             rack_end_seq: z,
             rack_rtt: Duration::ZERO,
+            highest_sack: z,
+            reo_wnd_steps: 1,
+            reord_pending: false,
             tlp_high_seq: None,
             delivered: 0,
             retrans_stamp: None,

@@ -78,7 +78,11 @@ impl Net {
         let link = *t.links.last().unwrap();
         let cap = t
             .sim
-            .capture(link, (a.node, PortId(0)), Capture::pcap(Vec::new()).unwrap())
+            .capture(
+                link,
+                (a.node, PortId(0)),
+                Capture::pcap(Vec::new()).unwrap(),
+            )
             .unwrap();
         let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
         Net {
@@ -116,7 +120,10 @@ impl Net {
     /// Listener on B:port, client on A connected to it, the accepted
     /// socket: (client, server, listener).
     pub fn connected(&mut self, port: u16) -> (SockId, SockId, SockId) {
-        let l = self.bb.listen(&mut self.t.sim, ip("0.0.0.0"), port, 128).unwrap();
+        let l = self
+            .bb
+            .listen(&mut self.t.sim, ip("0.0.0.0"), port, 128)
+            .unwrap();
         let c = self.ba.socket(&mut self.t.sim);
         self.ba.connect(&mut self.t.sim, c, ip(B), port).unwrap();
         let (s, _) = self.bb.accept(&mut self.t.sim, l).unwrap();
@@ -131,7 +138,8 @@ impl Net {
         let mut out = Vec::new();
         for rec in netpath_wire::pcap::PcapReader::new(&bytes).unwrap() {
             let rec = rec.unwrap();
-            let t = Instant::from_nanos(u64::from(rec.ts_sec) * 1_000_000_000 + u64::from(rec.ts_frac));
+            let t =
+                Instant::from_nanos(u64::from(rec.ts_sec) * 1_000_000_000 + u64::from(rec.ts_frac));
             let Ok(eth) = EthernetFrame::new_checked(rec.data) else {
                 continue;
             };
@@ -166,5 +174,52 @@ impl Net {
             });
         }
         out
+    }
+}
+
+impl Net {
+    /// Sends `data` from A's `c` to B's `s` while B reads, as two
+    /// applications would; returns what B read. Panics past `limit` of
+    /// virtual time or when the world goes idle before the end.
+    pub fn transfer(&mut self, c: SockId, s: SockId, data: &[u8], limit: Duration) -> Vec<u8> {
+        let deadline = self.now() + limit;
+        let mut got = Vec::with_capacity(data.len());
+        let mut off = 0;
+        let mut buf = vec![0u8; 1 << 16];
+        while got.len() < data.len() {
+            let (pa, pb) = (self.sa().tcp_poll(c), self.sb().tcp_poll(s));
+            let mut acted = false;
+            if off < data.len() && pa.writable {
+                let end = (off + (1 << 20)).min(data.len());
+                if let Ok(k) =
+                    self.with_a(|st, now| st.tcp_send(now, c, &data[off..end], Default::default()))
+                {
+                    off += k;
+                }
+                acted = true;
+            }
+            if pb.readable {
+                loop {
+                    match self.with_b(|st, now| st.tcp_recv(now, s, &mut buf)) {
+                        Ok(k) if k > 0 => got.extend_from_slice(&buf[..k]),
+                        _ => break,
+                    }
+                }
+                if pb.hup || pb.err {
+                    break;
+                }
+                acted = true;
+            }
+            if !acted && self.t.sim.step().is_none() {
+                panic!("idle after {} of {} bytes", got.len(), data.len());
+            }
+            assert!(
+                self.now() <= deadline,
+                "{} of {} bytes by the deadline",
+                got.len(),
+                data.len()
+            );
+        }
+        got
     }
 }
