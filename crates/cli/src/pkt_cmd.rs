@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use netpath_pkt::run::{exit_status, report};
+use netpath_pkt::run::exit_status;
 use netpath_pkt::suite::{self, Counts};
 
 #[derive(clap::Args)]
@@ -72,7 +72,7 @@ pub fn run(args: PktArgs) -> ExitCode {
         results.push(r);
     }
     if args.json {
-        println!("{}", report::to_json(&results));
+        println!("{}", suite::to_json(&results));
     } else if args.markdown {
         let tsv = args.linux.clone().or_else(|| {
             args.paths

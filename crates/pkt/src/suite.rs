@@ -331,6 +331,52 @@ pub fn result_line(r: &ScriptResult) -> String {
     }
 }
 
+impl Counts {
+    fn json(&self) -> String {
+        format!(
+            "{{\"scripts\":{},\"pass\":{},\"fail\":{},\"unsupported\":{},\"not_implemented\":{},\"error\":{}}}",
+            self.scripts, self.pass, self.fail, self.unsupported, self.not_implemented, self.error
+        )
+    }
+}
+
+/// Every result (status `not-implemented` for the folders of
+/// [`NOT_IMPLEMENTED`]), the per-folder counts and the total, as one JSON
+/// document, with the exit status ([`crate::run::exit_status`]).
+pub fn to_json(results: &[ScriptResult]) -> String {
+    use crate::run::report::{json_str, result_json};
+    let mut o = String::from("{\"results\":[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let j = result_json(r);
+        if Status::of(r) == Status::NotImplemented {
+            o.push_str(&j.replacen(
+                "\"status\":\"unsupported\"",
+                "\"status\":\"not-implemented\"",
+                1,
+            ));
+        } else {
+            o.push_str(&j);
+        }
+    }
+    o.push_str("],\"folders\":{");
+    for (i, (f, c)) in Counts::by_folder(results).iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "{}:{}", json_str(f), c.json());
+    }
+    let _ = write!(
+        o,
+        "}},\"total\":{},\"exit_status\":{}}}",
+        Counts::of(results).json(),
+        run::exit_status(results)
+    );
+    o
+}
+
 fn md_escape(s: &str) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let t = one_line.replace('|', "\\|");
@@ -515,6 +561,10 @@ mod tests {
         assert_eq!(m["a/x.pkt"], Status::Pass);
         assert_eq!(m["fastopen/y.pkt"], Status::NotImplemented);
         assert!(markdown(&rs).contains("| fastopen | 1 | 0 | 0 | 0 | 1 |"));
+        let j = to_json(&rs);
+        assert!(j.contains("\"status\":\"not-implemented\""), "{j}");
+        assert!(j.contains("\"not_implemented\":1"), "{j}");
+        assert!(j.ends_with("\"exit_status\":0}"), "{j}");
     }
 
     #[test]
