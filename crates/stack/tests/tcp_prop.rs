@@ -659,3 +659,58 @@ fn repro_fin_in_fin_wait2_discards_unread_data() {
     );
     assert!(got == data);
 }
+
+/// Bug: `shutdown(SHUT_WR)` on a listening socket closes the listener
+/// (`tcp_shutdown` calls `tcp_close_listener` for any `how`). Linux's
+/// `inet_shutdown` does nothing for a listener unless `how` includes
+/// SHUT_RD: the socket keeps listening and accepting.
+#[test]
+#[ignore = "bug: shutdown(SHUT_WR) on a listener stops it listening"]
+fn repro_shutdown_wr_on_listener_keeps_listening() {
+    let (mut t, na, nb) = two_hosts(0, LinkConfig::default());
+    let ba = Blocking::with_limit(na, Duration::from_secs(5));
+    let bb = Blocking::with_limit(nb, Duration::from_secs(5));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 16).unwrap();
+    with_stack(&mut t.sim, nb, |s, now| {
+        s.tcp_shutdown(now, l, Shutdown::Write)
+    })
+    .unwrap();
+    let c = ba.socket(&mut t.sim);
+    assert_eq!(ba.connect(&mut t.sim, c, ip(B), 80), Ok(()));
+    assert!(bb.accept(&mut t.sim, l).is_ok());
+}
+
+/// Bug: `shutdown()` on a socket that never connected (TCP_CLOSE) returns
+/// `Ok` for SHUT_RD; Linux's `inet_shutdown` returns ENOTCONN for every
+/// `how` in TCP_CLOSE.
+#[test]
+#[ignore = "bug: shutdown(SHUT_RD) on an unconnected socket returns Ok, Linux ENOTCONN"]
+fn repro_shutdown_rd_unconnected_is_enotconn() {
+    let (mut t, na, _) = two_hosts(0, LinkConfig::default());
+    let r = with_stack(&mut t.sim, na, |s, now| {
+        let id = s.tcp_socket();
+        s.tcp_shutdown(now, id, Shutdown::Read)
+    });
+    assert_eq!(r, Err(Errno::ENOTCONN));
+}
+
+/// Bug: `shutdown(SHUT_WR)` during the handshake (SYN_SENT) returns
+/// ENOTCONN and leaves the connect running. Linux's `inet_shutdown` calls
+/// `tcp_disconnect()` for SYN_SENT and returns 0: the socket is back in
+/// CLOSE and the connection never completes.
+#[test]
+#[ignore = "bug: shutdown() in SYN_SENT returns ENOTCONN instead of disconnecting"]
+fn repro_shutdown_in_syn_sent_disconnects() {
+    let (mut t, na, nb) = two_hosts(0, LinkConfig::default());
+    let bb = Blocking::new(nb);
+    let _l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 16).unwrap();
+    let (c, r) = with_stack(&mut t.sim, na, |s, now| {
+        let c = s.tcp_socket();
+        assert_eq!(s.tcp_connect(now, c, ip(B), 80), Err(Errno::EINPROGRESS));
+        (c, s.tcp_shutdown(now, c, Shutdown::Write))
+    });
+    assert_eq!(r, Ok(()));
+    t.sim.run_for(Duration::from_secs(1));
+    let st = netpath::sim::blocking::stack(&t.sim, na).tcp_state(c);
+    assert_eq!(st, Some(netpath::tcp::TcpState::Closed));
+}
