@@ -7,6 +7,10 @@
 //! Cases:
 //! - `smoltcp`: smoltcp 0.12 ↔ smoltcp 0.12 (`netpath-smolnode`), the
 //!   reference an independent implementation reaches on this harness.
+//! - `netpath`: netpath ↔ netpath, two `SimHost`s (one NIC each, default
+//!   sysctls, tracing off) on the same `link()`, driven through the
+//!   sans-IO socket calls the same way (fill the send buffer, run the world
+//!   `APP_STEP`, drain the receive queue).
 //!
 //! Each case is a function `bulk_<case>(bytes) -> Bulk` that does one full
 //! transfer; `bench` times them side by side under the group `tcp_bulk`.
@@ -14,13 +18,20 @@
 //! `cargo bench --bench tcp_bulk -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
+use std::net::Ipv4Addr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use netpath::sim::{LinkConfig, Sim};
+use netpath::dev::nic::NicConfig;
+use netpath::sim::blocking::{with_stack, Blocking};
+use netpath::sim::{LinkConfig, NodeId, PortId, Sim, SimHost};
+use netpath::sock::Errno;
+use netpath::stack::Stack;
+use netpath::tcp::SendFlags;
 use netpath::time::Duration;
 use netpath_smolnode::smoltcp::socket::tcp::State;
 use netpath_smolnode::smoltcp::wire::Ipv4Address;
 use netpath_smolnode::{with_smol, SmolConfig, SmolHost, PORT};
+use netpath_wire::ethernet::EthernetAddress;
 
 /// Payload per iteration.
 const BYTES: usize = 8 << 20;
@@ -128,27 +139,111 @@ fn bulk_smoltcp(bytes: usize) -> Bulk {
     }
 }
 
-// netpath ↔ netpath: added when TCP sockets land — a `bulk_netpath(bytes)
-// -> Bulk` over the same `link()`, with two `netpath::sim::SimHost`s, and a
-// `group.bench_function("netpath", …)` line in `bench` below.
+/// A netpath host with one NIC (`eth0`, up) with `addr/24`, cabled to
+/// port 0.
+fn netpath_host(sim: &mut Sim, mac_last: u8, addr: Ipv4Addr) -> NodeId {
+    let mut st = Stack::with_pool(sim.pool().clone());
+    let nic = st
+        .add_nic(
+            "eth0",
+            EthernetAddress([2, 0, 0, 0, 0, mac_last]),
+            NicConfig::default(),
+        )
+        .expect("nic");
+    st.set_up(nic, true).expect("up");
+    st.ip_addr_add(nic, addr, 24).expect("addr");
+    let mut h = SimHost::new(st);
+    h.cable(PortId(0), nic);
+    sim.add_node(Box::new(h))
+}
 
-fn bench(c: &mut Criterion) {
-    // Once outside the timing: the case works, and what it costs in
-    // simulated time and events.
-    let once = bulk_smoltcp(BYTES);
+/// netpath ↔ netpath: `bytes` from client to server; the client closes
+/// after the last byte and the transfer is complete when the server reads
+/// end of stream.
+fn bulk_netpath(bytes: usize) -> Bulk {
+    let mut sim = Sim::new(1);
+    let client_ip = Ipv4Addr::from(CLIENT_IP);
+    let server_ip = Ipv4Addr::from(SERVER_IP);
+    let client = netpath_host(&mut sim, 1, client_ip);
+    let server = netpath_host(&mut sim, 2, server_ip);
+    sim.add_link(link(), &[(client, PortId(0)), (server, PortId(0))])
+        .expect("link");
+    let start = sim.now();
+    let limit = start + SIM_LIMIT;
+
+    let bs = Blocking::new(server);
+    let bc = Blocking::new(client);
+    let l = bs
+        .listen(&mut sim, Ipv4Addr::UNSPECIFIED, SERVER_PORT, 16)
+        .expect("listen");
+    let tx = bc.socket(&mut sim);
+    bc.connect(&mut sim, tx, server_ip, SERVER_PORT)
+        .expect("connect");
+    let (rx, _) = bs.accept(&mut sim, l).expect("accept");
+
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let mut buf = vec![0_u8; 64 * 1024];
+    let (mut sent, mut got) = (0, 0);
+    let mut closed = false;
+    let mut eof = false;
+    while !eof {
+        while sent < bytes {
+            let n = chunk.len().min(bytes - sent);
+            match with_stack(&mut sim, client, |s, now| {
+                s.tcp_send(now, tx, &chunk[..n], SendFlags::default())
+            }) {
+                Ok(q) => sent += q,
+                Err(Errno::EAGAIN) => break,
+                Err(e) => panic!("netpath send: {e:?}"),
+            }
+        }
+        if sent == bytes && !closed {
+            with_stack(&mut sim, client, |s, now| s.tcp_close(now, tx)).expect("close");
+            closed = true;
+        }
+        sim.run_for(APP_STEP);
+        loop {
+            match with_stack(&mut sim, server, |s, now| s.tcp_recv(now, rx, &mut buf)) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(Errno::EAGAIN) => break,
+                Err(e) => panic!("netpath recv: {e:?}"),
+            }
+        }
+        assert!(sim.now() < limit, "netpath transfer stuck at {got} bytes");
+    }
+    assert_eq!(got, bytes);
+    Bulk {
+        bytes: got,
+        sim_time: sim.now().saturating_since(start),
+        events: sim.events_run(),
+    }
+}
+
+fn report(name: &str, once: Bulk) {
     let sim_rate = once.bytes as f64 / once.sim_time.as_secs_f64().max(1e-9) / 1e6;
     eprintln!(
-        "tcp_bulk/smoltcp: {} bytes in {} µs simulated ({sim_rate:.0} MB/s simulated), {} events",
+        "tcp_bulk/{name}: {} bytes in {} µs simulated ({sim_rate:.0} MB/s simulated), {} events",
         once.bytes,
         once.sim_time.as_micros(),
         once.events,
     );
+}
+
+fn bench(c: &mut Criterion) {
+    // Once outside the timing: the case works, and what it costs in
+    // simulated time and events.
+    report("smoltcp", bulk_smoltcp(BYTES));
+    report("netpath", bulk_netpath(BYTES));
 
     let mut group = c.benchmark_group("tcp_bulk");
     group.throughput(Throughput::Bytes(BYTES as u64));
     group.sample_size(10);
     group.bench_function("smoltcp", |b| b.iter(|| black_box(bulk_smoltcp(BYTES))));
-    // netpath ↔ netpath: added when TCP sockets land
+    group.bench_function("netpath", |b| b.iter(|| black_box(bulk_netpath(BYTES))));
     group.finish();
 }
 
