@@ -273,6 +273,12 @@ fn setup() -> Option<(World, SockId, SockId)> {
     Some((w, l, a))
 }
 
+/// `NETPATH_FUZZ_TRACE=1`: print what the calls return (for reproducers).
+fn trace() -> bool {
+    static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *T.get_or_init(|| std::env::var_os("NETPATH_FUZZ_TRACE").is_some())
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((mut w, listener, conn)) = setup() else {
         panic!("handshake against the fake peer failed");
@@ -329,6 +335,14 @@ fuzz_target!(|data: &[u8]| {
                     bad_csum: misc == 0xff,
                 };
                 w.inject(&seg);
+                if trace() {
+                    eprintln!(
+                        "seg to :{} flags {flags:#04x} seq {seq} len {} -> stack nxt {}",
+                        c.port,
+                        payload_slice.len(),
+                        w.conns[ci].their_nxt
+                    );
+                }
                 // The peer moves on if this was in order.
                 if seq_off == 0 && misc != 0xff && misc & 8 == 0 {
                     let c = &mut w.conns[ci];
@@ -374,7 +388,10 @@ fuzz_target!(|data: &[u8]| {
                         );
                     }
                     1 => {
-                        let _ = s.tcp_recv(now, id, &mut buf[..usize::from(arg)]);
+                        let r = s.tcp_recv(now, id, &mut buf[..usize::from(arg)]);
+                        if trace() {
+                            eprintln!("recv({id:?}, {arg}) = {r:?} state {:?}", s.tcp_state(id));
+                        }
                     }
                     2 => {
                         let _ = s.tcp_recv_flags(now, id, &mut buf[..usize::from(arg)], true);
