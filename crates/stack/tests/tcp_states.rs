@@ -333,3 +333,19 @@ fn connect_errors_are_linux_errno() {
     assert!(n.with_b(|s, now| s.tcp_accept(now, l)).is_ok());
     assert_eq!(n.with_b(|s, now| s.tcp_accept(now, l)), Err(Errno::EAGAIN));
 }
+
+#[test]
+fn self_connect_opens_and_closes() {
+    let mut n = Net::new(10, link());
+    let c = n.bb.socket(&mut n.t.sim);
+    n.with_b(|s, _| s.tcp_bind(c, ip(B), 5000)).unwrap();
+    // Linux's self-connect: the SYN meets its own socket (simultaneous open).
+    n.bb.connect(&mut n.t.sim, c, ip(B), 5000).unwrap();
+    assert_eq!(n.sb().tcp_state(c), Some(TcpState::Established));
+    n.bb.write_all(&mut n.t.sim, c, b"echo").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(n.bb.read(&mut n.t.sim, c, &mut buf), Ok(4));
+    n.bb.close(&mut n.t.sim, c).unwrap();
+    n.run(Duration::from_secs(61));
+    assert_eq!(n.sb().tcp_socket_count(), 0, "{:?}", n.sb().tcp_sockets());
+}

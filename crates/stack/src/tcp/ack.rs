@@ -56,6 +56,8 @@ impl Stack {
             return Err(DropReason::TcpAckUnsentData);
         }
         sk.last_ack_recv = self.now;
+        // RFC 1122 4.2.2.17: probes stay unanswered only while no ACK comes.
+        sk.probes_out = 0;
         // tcp_ack_update_window
         let nwin = u32::from(seg.wnd) << sk.snd_wscale;
         if ack.after(prior_snd_una)
@@ -71,6 +73,11 @@ impl Stack {
             }
             sk.snd_wl1 = seg.seq;
         }
+        let prior_fack = if sk.highest_sack.after(prior_snd_una) {
+            sk.highest_sack
+        } else {
+            prior_snd_una
+        };
         if !seg.opts.sack.is_empty() && sk.sack_ok {
             self.tcp_sacktag(sk, seg, &mut res);
         }
@@ -78,7 +85,7 @@ impl Stack {
         if ack.after(prior_snd_una) {
             res.snd_una_advanced = true;
             sk.bytes_acked += u64::from(ack.0.wrapping_sub(prior_snd_una.0));
-            rtt_sample = self.tcp_clean_rtx_queue(sk, ack, &mut res);
+            rtt_sample = self.tcp_clean_rtx_queue(sk, ack, prior_fack, &mut res);
             sk.snd_una = ack;
             sk.cc.snd_una = ack.0;
             sk.dupacks = 0;
@@ -135,10 +142,23 @@ impl Stack {
         if sk.state == TcpState::SynSent || sk.state == TcpState::SynRecv {
             return Ok(res);
         }
-        if sk.reord_pending {
-            sk.reord_pending = false;
-            sk.reord_seen += 1;
-            self.tcp.ext.tcp_sack_reorder += 1;
+        if let Some(low) = sk.reord_low.take() {
+            // tcp_check_sack_reordering: the reordering degree, in
+            // segments, grows tp->reordering.
+            let fack = if sk.highest_sack.after(prior_fack) {
+                sk.highest_sack
+            } else {
+                prior_fack
+            };
+            if low.before(fack) {
+                sk.reord_seen += 1;
+                self.tcp.ext.tcp_sack_reorder += 1;
+                let mss = sk.mss_cache.max(1);
+                let metric = fack.0.wrapping_sub(low.0);
+                if metric > sk.reordering * mss {
+                    sk.reordering = metric.div_ceil(mss).min(self.tcp.settings.max_reordering);
+                }
+            }
         }
         if !sk.highest_sack.after(sk.snd_una) {
             sk.highest_sack = sk.snd_una;
@@ -147,7 +167,10 @@ impl Stack {
         // tcp_cong_control
         let newly = res.acked + res.sacked;
         match sk.cc.ca_state {
-            CaState::Recovery | CaState::Cwr => self.tcp_cwnd_reduction(sk, newly),
+            CaState::Recovery | CaState::Cwr => {
+                let una_advanced_no_loss = res.snd_una_advanced && !sk.newly_lost;
+                self.tcp_cwnd_reduction(sk, newly, una_advanced_no_loss)
+            }
             _ => {
                 if res.acked > 0 && sk.cc.cwnd_limited() {
                     sk.ca.cong_avoid(&mut sk.cc, self.now, res.acked);
@@ -172,6 +195,7 @@ impl Stack {
         &mut self,
         sk: &mut TcpSock,
         ack: TcpSeqNumber,
+        prior_fack: TcpSeqNumber,
         res: &mut AckResult,
     ) -> Option<Duration> {
         let mut first_ackt = None;
@@ -211,13 +235,9 @@ impl Stack {
             if !seg.ever_retrans {
                 first_ackt = Some(seg.sent);
             }
-            if !seg.sacked
-                && !seg.ever_retrans
-                && sk.highest_sack.after(sk.snd_una)
-                && seg.end_seq.before(sk.highest_sack)
-            {
+            if !seg.sacked && !seg.ever_retrans && seg.end_seq.before(prior_fack) {
                 // Cumulatively acked below what was SACKed: reordering.
-                sk.reord_pending = true;
+                sk.note_reordering(seg.seq);
             }
             self.tcp_rack_advance(sk, seg.sent, seg.end_seq, seg.ever_retrans);
             sk.wmem_queued = sk.wmem_queued.saturating_sub(seg.skb.len());
@@ -249,7 +269,7 @@ impl Stack {
                     // tcp_rack_update_reo_wnd: a spurious retransmission
                     // widens the reordering window.
                     sk.reo_wnd_steps = (sk.reo_wnd_steps + 1).min(255);
-                    sk.reord_pending = true;
+                    sk.rack_dsack_seen = true;
                     continue;
                 }
             }
@@ -291,7 +311,7 @@ impl Stack {
                 // A never-retransmitted hole below the highest SACK now
                 // arrives: reordering (tcp_check_sack_reordering).
                 if !ever && prior_fack.after(sk.snd_una) && qend.before(prior_fack) {
-                    sk.reord_pending = true;
+                    sk.note_reordering(qseq);
                 }
                 if qend.after(sk.highest_sack) {
                     sk.highest_sack = qend;
@@ -365,8 +385,10 @@ impl Stack {
                     sk.retrans_out = sk.retrans_out.saturating_sub(1);
                     self.tcp.ext.tcp_lost_retransmit += 1;
                 }
-                q.lost = true;
-                sk.lost_out += 1;
+                if !q.lost {
+                    q.lost = true;
+                    sk.lost_out += 1;
+                }
                 newly = true;
             } else {
                 let rem = Duration::from_nanos(limit.as_nanos() - elapsed.as_nanos());
@@ -413,13 +435,14 @@ impl Stack {
             _ => {}
         }
         let use_rack = sk.sack_ok && self.tcp.settings.rack;
-        let newly_lost = if use_rack {
+        let newly_lost: bool = if use_rack {
             self.tcp_rack_mark_lost(sk)
         } else if res.dupack || sk.dupacks >= sk.reordering {
             self.tcp_dupack_mark_lost(sk)
         } else {
             false
         };
+        sk.newly_lost = newly_lost;
         if matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
             if sk.lost_out > 0 && newly_lost {
                 self.tcp_enter_recovery(sk);
@@ -439,7 +462,7 @@ impl Stack {
     }
 
     /// `tcp_enter_recovery()` + `tcp_init_cwnd_reduction()`.
-    fn tcp_enter_recovery(&mut self, sk: &mut TcpSock) {
+    pub(crate) fn tcp_enter_recovery(&mut self, sk: &mut TcpSock) {
         if sk.sack_ok {
             self.tcp.ext.tcp_sack_recovery += 1;
         } else {
@@ -464,7 +487,12 @@ impl Stack {
     }
 
     /// `tcp_cwnd_reduction()`: PRR (RFC 6937).
-    fn tcp_cwnd_reduction(&mut self, sk: &mut TcpSock, newly_acked_sacked: u32) {
+    pub(crate) fn tcp_cwnd_reduction(
+        &mut self,
+        sk: &mut TcpSock,
+        newly_acked_sacked: u32,
+        una_advanced_no_loss: bool,
+    ) {
         if newly_acked_sacked == 0 && sk.lost_out == 0 {
             return;
         }
@@ -478,7 +506,8 @@ impl Stack {
             let prior = i64::from(sk.prior_cwnd.max(1));
             (ssthresh * prr_delivered + prior - 1) / prior - prr_out
         } else {
-            let s = (prr_delivered - prr_out).max(i64::from(newly_acked_sacked)) + 1;
+            let s = (prr_delivered - prr_out).max(i64::from(newly_acked_sacked))
+                + i64::from(una_advanced_no_loss);
             s.min(delta)
         };
         sndcnt = sndcnt.max(if prr_out > 0 { 0 } else { 1 });

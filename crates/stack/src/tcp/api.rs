@@ -12,7 +12,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::output::fresh_seg;
+use super::output::{fresh_seg, Nonagle};
 use super::sock::{ListenState, TcpState, SEG_FIN, SEG_PSH};
 use crate::dev::IfIndex;
 use crate::sock::table::BindOpts;
@@ -267,6 +267,7 @@ impl Stack {
         sk.snd_una = iss;
         sk.snd_nxt = iss;
         sk.write_seq = iss;
+        sk.highest_sack = iss;
         sk.ts_offset = ts_off;
         sk.inet_id = (iss.0 ^ (iss.0 >> 16)) as u16;
         let st = &self.tcp.settings;
@@ -338,8 +339,10 @@ impl Stack {
             .event_detail(self.now, "tcp_sendmsg", None, data.len() as u64);
         let goal = sk.mss_cache.max(1) as usize;
         let mut copied = 0usize;
+        let lowat = sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat);
         while copied < data.len() {
-            if sk.wmem_queued >= sk.sndbuf {
+            // sk_stream_memory_free: the send buffer, and TCP_NOTSENT_LOWAT.
+            if sk.wmem_queued >= sk.sndbuf || sk.notsent_bytes() >= lowat {
                 break;
             }
             let rest = &data[copied..];
@@ -382,7 +385,12 @@ impl Stack {
             }
         }
         // Process the write queue (tcp_push).
-        self.tcp_write_xmit(sk, !flags.more && !sk.cork);
+        let mode = if flags.more {
+            Nonagle::Cork
+        } else {
+            Nonagle::Normal
+        };
+        self.tcp_write_xmit(sk, mode);
         Ok(copied)
     }
 
@@ -721,13 +729,13 @@ impl Stack {
                 TcpOpt::NoDelay(on) => {
                     sk.nodelay = on;
                     if on {
-                        self.tcp_write_xmit(&mut sk, true);
+                        self.tcp_write_xmit(&mut sk, Nonagle::Push);
                     }
                 }
                 TcpOpt::Cork(on) => {
                     sk.cork = on;
                     if !on {
-                        self.tcp_write_xmit(&mut sk, true);
+                        self.tcp_write_xmit(&mut sk, Nonagle::Push);
                     }
                 }
                 TcpOpt::MaxSeg(m) => {
@@ -790,7 +798,7 @@ impl Stack {
                     }
                     sk.ca = ca;
                 }
-                TcpOpt::NotSentLowat(v) => sk.notsent_lowat = Some(v),
+                TcpOpt::NotSentLowat(v) => sk.notsent_lowat = (v != 0).then_some(v),
                 TcpOpt::Ttl(t) => {
                     if t == 0 {
                         return Err(Errno::EINVAL);
@@ -840,9 +848,7 @@ impl Stack {
             TcpOpt::ReusePort(_) => TcpOpt::ReusePort(sk.bind_opts.reuseport),
             TcpOpt::BindToDevice(_) => TcpOpt::BindToDevice(sk.bind_opts.bound_dev),
             TcpOpt::Congestion(_) => TcpOpt::Congestion(sk.ca.name().to_string()),
-            TcpOpt::NotSentLowat(_) => {
-                TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(st.notsent_lowat))
-            }
+            TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::Mark(_) => TcpOpt::Mark(sk.ip_opts.mark),

@@ -235,17 +235,6 @@ impl Stack {
             self.kfree_skb(skb, DropReason::TcpFlags);
             return;
         }
-        // PAWS passed and the segment is in the window: remember its TSval
-        // (`tcp_replace_ts_recent`).
-        if let Some(ts) = seg.opts.timestamps {
-            if sk.tstamp_ok
-                && !seg.seq.after(sk.rcv_wup)
-                && ts.tsval.wrapping_sub(sk.ts_recent) as i32 >= 0
-            {
-                sk.ts_recent = ts.tsval;
-                sk.ts_recent_stamp = self.now;
-            }
-        }
         let prior_state = sk.state;
         if sk.state == TcpState::SynRecv {
             // The ACK must cover our SYN exactly (tcp_check_req).
@@ -279,6 +268,18 @@ impl Stack {
                 return;
             }
         };
+        // PAWS passed, the segment is in the window and its ACK acceptable:
+        // remember its TSval (`tcp_replace_ts_recent`, FLAG_UPDATE_TS_RECENT).
+        if let Some(ts) = seg.opts.timestamps {
+            if sk.tstamp_ok
+                && !seg.seq.after(sk.rcv_wup)
+                && ts.tsval.wrapping_sub(sk.ts_recent) as i32 >= 0
+            {
+                sk.ts_recent = ts.tsval;
+                sk.ts_recent_stamp = self.now;
+            }
+        }
+
         match prior_state {
             TcpState::SynRecv => {
                 sk.snd_wnd = u32::from(seg.wnd) << sk.snd_wscale;
@@ -355,7 +356,7 @@ impl Stack {
         // tcp_data_snd_check + tcp_ack_snd_check
         if sk.state.synchronized() && sk.state != TcpState::TimeWait {
             self.tcp_xmit_retransmit_queue(sk);
-            self.tcp_write_xmit(sk, false);
+            self.tcp_write_xmit(sk, super::output::Nonagle::Normal);
             self.tcp_new_space(sk);
             self.tcp_ack_snd_check(sk, true);
         }
@@ -542,7 +543,7 @@ impl Stack {
                 .event_detail(self.now, "tcp_finish_connect", None, u64::from(sk.id.0));
             // ACK the SYN-ACK now (data waiting rides along instead).
             sk.ack_pending = true;
-            if !self.tcp_write_xmit(sk, true) || sk.ack_pending {
+            if !self.tcp_write_xmit(sk, super::output::Nonagle::Normal) || sk.ack_pending {
                 self.tcp_send_ack(sk);
             }
             if seg.flags.fin() {
@@ -631,6 +632,8 @@ impl Stack {
         sk.rcvq_space = sk.rcv_wnd.min(u32::from(sk.advmss) * 10);
         sk.rcvq_space_seq = sk.copied_seq;
         sk.rcvq_space_time = self.now;
+        sk.last_data_recv = self.now;
+        sk.lsndtime = self.now;
         if sk.keepalive {
             self.tcp_reset_keepalive(sk);
         }
@@ -666,6 +669,10 @@ impl Stack {
             return;
         }
         let estab = |s: TcpState| matches!(s, TcpState::Established | TcpState::CloseWait);
+        if st == TcpState::Closed && estab(was) {
+            // Straight from a synchronized state to CLOSED: a reset.
+            self.tcp.mib.estab_resets += 1;
+        }
         if estab(st) && !estab(was) {
             self.tcp.mib.curr_estab += 1;
         } else if estab(was) && !estab(st) {
@@ -678,9 +685,6 @@ impl Stack {
 
     /// `tcp_reset()`: a RST was accepted (or the connection aborted).
     pub(crate) fn tcp_reset_state(&mut self, sk: &mut TcpSock, err: Errno) {
-        if matches!(sk.state, TcpState::Established | TcpState::CloseWait) {
-            self.tcp.mib.estab_resets += 1;
-        }
         if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) {
             self.tcp.mib.attempt_fails += 1;
         }
@@ -692,9 +696,6 @@ impl Stack {
     pub(crate) fn tcp_done(&mut self, sk: &mut TcpSock) {
         if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) && sk.err.is_none() {
             self.tcp.mib.attempt_fails += 1;
-        }
-        if matches!(sk.state, TcpState::Established | TcpState::CloseWait) && sk.err.is_none() {
-            self.tcp.mib.estab_resets += 0;
         }
         self.tcp_set_state(sk, TcpState::Closed);
         sk.shutdown.rcv = true;
@@ -1040,20 +1041,27 @@ impl Stack {
     /// needed shrinks the MSS and retransmits; an unreachable during the
     /// handshake fails `connect()`; later it is a soft error.
     pub(crate) fn tcp_v4_err(&mut self, quoted: &[u8], icmp_type: u8, code: u8) {
-        let Ok(ip) = Ipv4Packet::new_checked(quoted) else {
+        // The quote holds the IP header and 8 bytes of TCP only: read it
+        // by hand (its total length describes the original datagram).
+        let Some(&vihl) = quoted.first() else {
             return;
         };
-        let hl = ip.header_len();
+        let hl = usize::from(vihl & 0x0f) * 4;
+        if vihl >> 4 != 4 || hl < 20 {
+            return;
+        }
         let Some(th) = quoted.get(hl..hl + 8) else {
             return;
         };
+        let addr = |o: usize| Ipv4Addr::new(quoted[o], quoted[o + 1], quoted[o + 2], quoted[o + 3]);
+        let (qsrc, qdst) = (addr(12), addr(16));
         let sport = u16::from_be_bytes([th[0], th[1]]);
         let dport = u16::from_be_bytes([th[2], th[3]]);
         let seq = TcpSeqNumber(u32::from_be_bytes([th[4], th[5], th[6], th[7]]));
         let tuple = crate::sock::table::FourTuple {
-            laddr: ip.src_addr(),
+            laddr: qsrc,
             lport: sport,
-            raddr: ip.dst_addr(),
+            raddr: qdst,
             rport: dport,
         };
         let Some(id) = self.tcp.hash.ehash_lookup(&tuple) else {

@@ -202,6 +202,7 @@ impl Stack {
         sk.snd_una = iss;
         sk.snd_nxt = iss;
         sk.write_seq = iss;
+        sk.highest_sack = iss;
         sk.irs = seg.seq;
         sk.rcv_nxt = seg.seq + 1;
         sk.rcv_wup = sk.rcv_nxt;

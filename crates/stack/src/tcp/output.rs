@@ -36,6 +36,18 @@ pub const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
 /// `TCP_MAX_QUICKACKS`.
 pub const TCP_MAX_QUICKACKS: u32 = 16;
 
+/// `nonagle` of `tcp_write_xmit`: what to do with a partial last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nonagle {
+    /// The socket's rules: TCP_CORK holds it; otherwise Nagle unless
+    /// TCP_NODELAY.
+    Normal,
+    /// `TCP_NAGLE_PUSH`: send it now (uncork, TCP_NODELAY set, FIN).
+    Push,
+    /// `TCP_NAGLE_CORK`: hold it (MSG_MORE).
+    Cork,
+}
+
 /// What a segment carries, for [`Stack::tcp_transmit`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutSeg<'a> {
@@ -392,9 +404,8 @@ impl Stack {
     }
 
     /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
-    /// allow. `push`: the application asked for it (no Nagle hold for
-    /// the last partial segment, as `TCP_NAGLE_PUSH`).
-    pub(crate) fn tcp_write_xmit(&mut self, sk: &mut TcpSock, push: bool) -> bool {
+    /// allow; `nonagle` says what to do with a partial last segment.
+    pub(crate) fn tcp_write_xmit(&mut self, sk: &mut TcpSock, nonagle: Nonagle) -> bool {
         if !matches!(
             sk.state,
             TcpState::Established
@@ -409,6 +420,7 @@ impl Stack {
         let mut sent_any = false;
         let mut cwnd_limited = false;
         let prior_packets = sk.packets_out;
+        let mut burst = 0u32;
         while let Some(front) = sk.write_queue.front() {
             // Split a segment larger than the MSS (the path MTU shrank).
             if front.skb.len() as u32 > mss {
@@ -417,42 +429,26 @@ impl Stack {
                 }
                 continue;
             }
-            let Some(front) = sk.write_queue.front() else {
+            match Self::tcp_can_send_head(sk, 0, nonagle) {
+                Ok(()) => {}
+                Err(cwnd) => {
+                    cwnd_limited = cwnd;
+                    break;
+                }
+            }
+            let Some(mut seg) = sk.write_queue.pop_front() else {
                 break;
             };
-            // tcp_cwnd_test
-            if sk.in_flight() >= sk.cc.cwnd {
-                cwnd_limited = true;
-                break;
+            // Linux sends what one call allows as a GSO packet and forces
+            // PSH on a GSO packet: on the wire, the last segment of a burst
+            // of two or more carries PSH.
+            if burst > 0 && Self::tcp_can_send_head(sk, 1, nonagle).is_err() {
+                seg.flags |= SEG_PSH;
             }
-            // tcp_snd_wnd_test
-            let wnd_end = sk.snd_una + sk.snd_wnd;
-            let data_end = front.seq + front.skb.len() as u32;
-            if data_end.after(wnd_end) {
-                break;
-            }
-            // tcp_nagle_test
-            let partial = (front.skb.len() as u32) < mss && front.flags & SEG_FIN == 0;
-            let is_last = sk.write_queue.len() == 1;
-            if partial && is_last {
-                let forced = push || sk.nodelay;
-                if sk.cork && !forced {
-                    break;
-                }
-                let minshall = sk.snd_sml.after(sk.snd_una) && !sk.snd_sml.after(sk.snd_nxt);
-                if !forced && sk.packets_out > 0 && minshall {
-                    break;
-                }
-                if sk.cork && !sk.nodelay && !push {
-                    break;
-                }
-            }
-            let Some(seg) = sk.write_queue.pop_front() else {
-                break;
-            };
             if !self.tcp_send_seg(sk, seg) {
                 break;
             }
+            burst += 1;
             sent_any = true;
         }
         sk.cc.is_cwnd_limited = cwnd_limited;
@@ -471,6 +467,42 @@ impl Stack {
         sent_any
     }
 
+    /// Whether the head of the write queue may go now with `extra` more
+    /// segments in flight: `tcp_cwnd_test`, `tcp_snd_wnd_test` and
+    /// `tcp_nagle_test`. `Err(true)` when the congestion window is what
+    /// stops it.
+    fn tcp_can_send_head(sk: &TcpSock, extra: u32, nonagle: Nonagle) -> Result<(), bool> {
+        let Some(front) = sk.write_queue.front() else {
+            return Err(false);
+        };
+        if sk.in_flight() + extra >= sk.cc.cwnd {
+            return Err(true);
+        }
+        let mss = sk.mss_cache.max(1);
+        let len = (front.skb.len() as u32).min(mss);
+        let wnd_end = sk.snd_una + sk.snd_wnd;
+        if (front.seq + len).after(wnd_end) {
+            return Err(false);
+        }
+        let partial = (front.skb.len() as u32) < mss && front.flags & SEG_FIN == 0;
+        if partial && sk.write_queue.len() == 1 {
+            // tcp_nagle_check (with Minshall's variant): hold while corked,
+            // or while a small segment is unacknowledged.
+            let minshall = sk.snd_sml.after(sk.snd_una) && !sk.snd_sml.after(sk.snd_nxt);
+            let hold = match nonagle {
+                Nonagle::Push => false,
+                Nonagle::Cork => true,
+                Nonagle::Normal => {
+                    sk.cork || (!sk.nodelay && sk.packets_out + extra > 0 && minshall)
+                }
+            };
+            if hold {
+                return Err(false);
+            }
+        }
+        Ok(())
+    }
+
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
     fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg) -> bool {
@@ -485,6 +517,22 @@ impl Stack {
             flags |= TcpFlags::SYN;
         }
         if sk.packets_out == 0 {
+            // tcp_cwnd_restart (RFC 5681 §4.1): after an idle period longer
+            // than the RTO, cwnd halves per RTO idle, down to the initial
+            // window.
+            let idle = self.now.saturating_since(sk.lsndtime);
+            let rto = sk.rtt.rto();
+            if self.tcp.settings.slow_start_after_idle && idle > rto && seg.skb.len() > 0 {
+                let restart = super::cong::TCP_INIT_CWND.min(sk.cc.cwnd);
+                sk.cc.ssthresh = sk.cc.ssthresh.max(sk.cc.cwnd / 2 + sk.cc.cwnd / 4);
+                let mut cwnd = sk.cc.cwnd;
+                let mut left = idle.as_nanos().saturating_sub(rto.as_nanos());
+                while left > 0 && cwnd > restart {
+                    cwnd >>= 1;
+                    left = left.saturating_sub(rto.as_nanos());
+                }
+                sk.cc.cwnd = cwnd.max(restart);
+            }
             // CA_EVENT_TX_START (CUBIC rebases its epoch after idle).
             let ca = &mut sk.ca;
             sk.cc.tcp_mstamp = self.now;
@@ -818,7 +866,7 @@ impl Stack {
             });
         }
         sk.write_seq += 1;
-        self.tcp_write_xmit(sk, true);
+        self.tcp_write_xmit(sk, Nonagle::Push);
     }
 
     /// `tcp_send_active_reset()`: RST+ACK at snd_nxt (close with unread

@@ -269,8 +269,12 @@ pub struct TcpSock {
     pub(crate) highest_sack: TcpSeqNumber,
     /// `rack.reo_wnd_steps`: the reordering window in min_rtt/4 units.
     pub(crate) reo_wnd_steps: u32,
-    /// Reordering seen by the ACK being processed.
-    pub(crate) reord_pending: bool,
+    /// Lowest sequence found reordered by the ACK being processed.
+    pub(crate) reord_low: Option<TcpSeqNumber>,
+    /// A DSACK arrived (RACK's reordering window adapts).
+    pub(crate) rack_dsack_seen: bool,
+    /// The last ACK marked segments lost.
+    pub(crate) newly_lost: bool,
     /// TLP: the probe sent, awaiting its ACK (`tlp_high_seq`).
     pub(crate) tlp_high_seq: Option<TcpSeqNumber>,
     pub(crate) delivered: u64,
@@ -425,7 +429,9 @@ impl TcpSock {
             rack_rtt: Duration::ZERO,
             highest_sack: z,
             reo_wnd_steps: 1,
-            reord_pending: false,
+            reord_low: None,
+            rack_dsack_seen: false,
+            newly_lost: false,
             tlp_high_seq: None,
             delivered: 0,
             retrans_stamp: None,
@@ -527,6 +533,13 @@ impl TcpSock {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Notes that the segment starting at `seq` was delivered out of order.
+    pub(crate) fn note_reordering(&mut self, seq: TcpSeqNumber) {
+        if self.reord_low.is_none_or(|l| seq.before(l)) {
+            self.reord_low = Some(seq);
+        }
     }
 
     /// Free both queues and the receive side (on close / reset).

@@ -162,9 +162,7 @@ impl Stack {
         }
         self.tcp.ext.tcp_timeouts += 1;
         self.tcp_enter_loss(sk);
-        if self.tcp_retransmit_skb(sk, 0) {
-            self.tcp.ext.tcp_slow_start_retrans += 0;
-        }
+        self.tcp_retransmit_skb(sk, 0);
         sk.retransmits += 1;
         sk.rtt.backoff();
         let rto = sk.rtt.timeout();
@@ -182,7 +180,7 @@ impl Stack {
             if !(front.seq + front.skb.len() as u32).after(wnd_end) {
                 let cwnd = sk.cc.cwnd;
                 sk.cc.cwnd = sk.cc.cwnd.max(sk.in_flight() + 1);
-                sent = self.tcp_write_xmit(sk, true);
+                sent = self.tcp_write_xmit(sk, super::output::Nonagle::Push);
                 sk.cc.cwnd = cwnd;
             }
         }
@@ -202,19 +200,15 @@ impl Stack {
 
     /// `tcp_rack_reo_timeout()`.
     fn tcp_rack_reo_timeout(&mut self, sk: &mut TcpSock) {
-        let lost = self.tcp_rack_mark_lost(sk);
-        if lost && matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
-            // tcp_enter_recovery via fastretrans_alert's path.
-            self.tcp.ext.tcp_sack_recovery += 1;
-            sk.high_seq = sk.snd_nxt;
-            sk.prior_cwnd = sk.cc.cwnd;
-            sk.cc.in_flight = sk.in_flight();
-            sk.cc.ssthresh = sk.ca.ssthresh(&sk.cc);
-            sk.prr_delivered = 0;
-            sk.prr_out = 0;
-            self.tcp_set_ca_state(sk, CaState::Recovery);
+        let prior_inflight = sk.in_flight();
+        self.tcp_rack_mark_lost(sk);
+        if prior_inflight != sk.in_flight() {
+            if sk.cc.ca_state != CaState::Recovery {
+                self.tcp_enter_recovery(sk);
+                self.tcp_cwnd_reduction(sk, 1, false);
+            }
+            self.tcp_xmit_retransmit_queue(sk);
         }
-        self.tcp_xmit_retransmit_queue(sk);
         if sk.xmit_timer.is_none() {
             self.tcp_rearm_rto(sk);
         }
