@@ -223,3 +223,61 @@ impl Net {
         got
     }
 }
+
+/// MACs the topology gives A's and B's NICs.
+pub const MAC_A: [u8; 6] = [2, 0, 0, 0, 1, 0];
+pub const MAC_B: [u8; 6] = [2, 0, 0, 0, 2, 0];
+
+/// A full Ethernet frame (with FCS) carrying a TCP segment, as a third
+/// party on A's cable would put it on the wire.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_frame(
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    seq: u32,
+    ack: Option<u32>,
+    flags: u8,
+    win: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp_len = 20 + payload.len();
+    // Padded to Ethernet's 60-byte minimum, then the FCS.
+    let mut f = vec![0u8; (14 + 20 + tcp_len).max(60) + 4];
+    f[0..6].copy_from_slice(&MAC_B);
+    f[6..12].copy_from_slice(&MAC_A);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&src.0.octets());
+    ip[16..20].copy_from_slice(&dst.0.octets());
+    let c = netpath_wire::checksum::checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let t = &mut f[34..34 + tcp_len];
+    t[0..2].copy_from_slice(&src.1.to_be_bytes());
+    t[2..4].copy_from_slice(&dst.1.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.unwrap_or(0).to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags | if ack.is_some() { 0x10 } else { 0 };
+    t[14..16].copy_from_slice(&win.to_be_bytes());
+    t[20..].copy_from_slice(payload);
+    let mut cs =
+        netpath_wire::checksum::Checksum::pseudo_header_v4(src.0, dst.0, 6, tcp_len as u16);
+    cs.add_bytes(t);
+    t[16..18].copy_from_slice(&cs.finish().to_be_bytes());
+    let body = f.len() - 4;
+    netpath_wire::ethernet::fcs::append(&mut f, body).unwrap();
+    f
+}
+
+impl Net {
+    /// Puts `frame` on the wire from A's end (a third party on A's cable).
+    pub fn inject(&mut self, frame: &[u8]) {
+        let skb = self.t.sim.pool().alloc_from(64, frame).unwrap();
+        self.t.sim.inject(self.a.node, netpath::sim::PortId(0), skb);
+    }
+}
