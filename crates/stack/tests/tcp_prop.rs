@@ -713,8 +713,15 @@ fn check_transfer(im: &Impair, tr: &Transfer, free_close: bool) -> Result<(), Te
         prop_assert!(matches!(out, Outcome::Done), "no loss, yet {out:?}");
     }
     // TCP never goes idle with data outstanding, and ≤ 5 % loss does not
-    // kill a connection (ETIMEDOUT takes ~15 minutes of retries).
-    prop_assert!(matches!(out, Outcome::Done | Outcome::Timeout), "{out:?}");
+    // kill a connection (ETIMEDOUT takes ~15 minutes of retries); only ARP
+    // failing three times in a row (EHOSTUNREACH, as Linux) may.
+    prop_assert!(
+        matches!(
+            out,
+            Outcome::Done | Outcome::Timeout | Outcome::Error(Errno::EHOSTUNREACH)
+        ),
+        "{out:?}"
+    );
     Ok(())
 }
 
@@ -930,32 +937,4 @@ fn repro_stalled_orphan_never_dies() {
     t.sim.run_for(Duration::from_secs(1800));
     let left = netpath::sim::blocking::stack(&t.sim, nb).tcp_sockets();
     assert!(left.is_empty(), "after 30 min: {left:?}");
-}
-
-#[test]
-fn dbg_unreach() {
-    let mut fails = 0;
-    let mut lost = 0;
-    let mut tx = 0;
-    for seed in 0..3000u64 {
-        let cfg = LinkConfig {
-            loss: 0.0054,
-            ..LinkConfig::default()
-        };
-        let (mut t, na, nb) = two_hosts(seed.wrapping_mul(0x9e3779b97f4a7c15), cfg);
-        let ba = Blocking::with_limit(na, Duration::from_secs(60));
-        let bb = Blocking::with_limit(nb, Duration::from_secs(60));
-        let _l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 16).unwrap();
-        let c = ba.socket(&mut t.sim);
-        if ba.connect(&mut t.sim, c, ip(B), 80).is_err() {
-            fails += 1;
-            if fails < 5 {
-                eprintln!("seed {seed} {:?}", t.sim.link_stats(t.links[0]));
-            }
-        }
-        let st = t.sim.link_stats(t.links[0]).unwrap();
-        lost += st.lost;
-        tx += st.tx_frames;
-    }
-    eprintln!("fails {fails} lost {lost} of {tx}");
 }
