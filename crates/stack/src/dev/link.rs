@@ -215,6 +215,7 @@ impl Stack {
     /// `ip link set DEV up|down`. Bringing a NIC up posts its rx buffers;
     /// bringing any device down drops what its qdisc holds.
     pub fn set_up(&mut self, dev: IfIndex, up: bool) -> Result<(), DevError> {
+        self.ip.route_gen += 1;
         let d = devm(&mut self.devs, dev)?;
         if d.flags.up == up {
             return Ok(());
@@ -239,6 +240,7 @@ impl Stack {
 
     /// Plugs or unplugs a NIC's cable (`netif_carrier_on/off`).
     pub fn set_carrier(&mut self, dev: IfIndex, carrier: bool) -> Result<(), DevError> {
+        self.ip.route_gen += 1;
         let d = devm(&mut self.devs, dev)?;
         d.flags.carrier = carrier;
         self.tracer.event(
@@ -285,6 +287,7 @@ impl Stack {
 
     /// `ip link set DEV mtu N` (68..=65535; loopback up to 65536).
     pub fn set_mtu(&mut self, dev: IfIndex, mtu: u32) -> Result<(), DevError> {
+        self.ip.route_gen += 1;
         let d = devm(&mut self.devs, dev)?;
         let max = if matches!(d.kind, DevKind::Loopback) {
             65536

@@ -26,6 +26,7 @@ impl Stack {
         addr: Ipv4Addr,
         prefix_len: u8,
     ) -> Result<(), DevError> {
+        self.ip.route_gen += 1;
         self.dev(dev)?;
         if prefix_len > 32 || addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
             return Err(DevError::BadParam("invalid IPv4 address or prefix length"));
@@ -85,6 +86,7 @@ impl Stack {
 
     /// `ip addr del ADDR/LEN dev DEV`, and the routes it created.
     pub fn ip_addr_del(&mut self, dev: IfIndex, addr: Ipv4Addr) -> Result<(), DevError> {
+        self.ip.route_gen += 1;
         let i = self
             .ip
             .addrs

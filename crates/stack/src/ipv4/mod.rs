@@ -97,6 +97,10 @@ pub struct Ipv4State {
     /// `ip_idents`: per-destination-hash IP ID counters.
     pub(crate) idents: Vec<u16>,
     pub(crate) raw: Vec<Option<raw::RawSocket>>,
+    /// Bumped by every change that can alter a route lookup's answer
+    /// (routes, rules, addresses, devices, PMTU): sockets' cached routes
+    /// (`sk_dst_cache`) are valid while it stays the same.
+    pub(crate) route_gen: u64,
 }
 
 impl Ipv4State {

@@ -165,16 +165,56 @@ impl Stack {
         self.ip_build_and_send(skb, daddr, protocol, opts, ident)
     }
 
+    /// `ip_queue_xmit()` with the socket's cached route (`sk_dst_cache`),
+    /// looked up again only when it is stale.
+    pub(crate) fn ip_queue_xmit_cached(
+        &mut self,
+        skb: Skb,
+        daddr: Ipv4Addr,
+        opts: IpSendOpts,
+        ident: Option<u16>,
+        cache: &mut Option<(super::route::Dst, u64)>,
+    ) -> Result<(), SendError> {
+        let gen = self.ip.route_gen;
+        let dst = match *cache {
+            Some((d, g)) if g == gen && !self.ip.routes.has_pmtu_exceptions() => Some(d),
+            _ => {
+                let d = self
+                    .ip_route_output(daddr, opts.saddr, opts.oif, opts.mark)
+                    .ok();
+                *cache = d.map(|d| (d, gen));
+                d
+            }
+        };
+        self.ip_build_and_send_dst(skb, daddr, 6, opts, ident, dst)
+    }
+
     fn ip_build_and_send(
+        &mut self,
+        skb: Skb,
+        daddr: Ipv4Addr,
+        protocol: u8,
+        opts: IpSendOpts,
+        ident: Option<u16>,
+    ) -> Result<(), SendError> {
+        self.ip_build_and_send_dst(skb, daddr, protocol, opts, ident, None)
+    }
+
+    fn ip_build_and_send_dst(
         &mut self,
         mut skb: Skb,
         daddr: Ipv4Addr,
         protocol: u8,
         opts: IpSendOpts,
         ident: Option<u16>,
+        cached: Option<super::route::Dst>,
     ) -> Result<(), SendError> {
         self.tracer.skb(self.now, "ip_queue_xmit", &skb);
-        let dst = match self.ip_route_output(daddr, opts.saddr, opts.oif, opts.mark) {
+        let routed = match cached {
+            Some(d) => Ok(d),
+            None => self.ip_route_output(daddr, opts.saddr, opts.oif, opts.mark),
+        };
+        let dst = match routed {
             Ok(d) => d,
             Err(e) => {
                 // As udp_sendmsg / ip_queue_xmit: only "no route" counts.

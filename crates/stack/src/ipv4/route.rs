@@ -414,6 +414,12 @@ impl RouteTables {
         Err(RouteError::NetUnreachable)
     }
 
+    /// Whether any PMTU exception exists (they expire with time, so a
+    /// cached route is not trusted while there are some).
+    pub(crate) fn has_pmtu_exceptions(&self) -> bool {
+        !self.pmtu.is_empty()
+    }
+
     fn pmtu_of(&self, daddr: Ipv4Addr, now: Instant) -> Option<u32> {
         self.pmtu
             .iter()
@@ -425,6 +431,7 @@ impl RouteTables {
 impl Stack {
     /// `ip route add` (into `r.table`). The device must exist.
     pub fn route_add(&mut self, r: Route) -> Result<(), RouteError> {
+        self.ip.route_gen += 1;
         if r.prefix_len > 32 {
             return Err(RouteError::Invalid);
         }
@@ -445,6 +452,7 @@ impl Stack {
         prefix_len: u8,
         table: u32,
     ) -> Result<(), RouteError> {
+        self.ip.route_gen += 1;
         let d = mask(dst, prefix_len);
         let n = self
             .ip
@@ -464,6 +472,7 @@ impl Stack {
 
     /// `ip rule add`.
     pub fn rule_add(&mut self, rule: FibRule) {
+        self.ip.route_gen += 1;
         let rules = &mut self.ip.routes.rules;
         let at = rules
             .iter()
@@ -485,6 +494,7 @@ impl Stack {
         let t = &mut self.ip.routes.pmtu;
         t.retain(|(d, _, e)| *d != daddr && *e > now);
         t.push((daddr, mtu, exp));
+        self.ip.route_gen += 1;
         self.tracer
             .event_detail(now, "ip_rt_update_pmtu", None, u64::from(mtu));
     }

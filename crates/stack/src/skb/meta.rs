@@ -43,9 +43,6 @@ pub enum ChecksumState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SockRef(pub u32);
 
-/// Size of the per-layer control block (`skb->cb`, 48 bytes in Linux).
-pub const CB_SIZE: usize = 48;
-
 /// Everything an skb carries besides its data and header offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkbMeta {
@@ -73,8 +70,8 @@ pub struct SkbMeta {
     pub ip_summed: ChecksumState,
     /// Set when the skb is freed as a drop (`kfree_skb_reason`).
     pub drop_reason: Option<DropReason>,
-    /// `skb->cb`: scratch space owned by the layer currently holding the skb.
-    pub cb: [u8; CB_SIZE],
+    // No `skb->cb`: TCP keeps its per-segment state (`tcp_skb_cb`) beside
+    // the skb in its queues, so the 48 bytes would only be moved around.
 }
 
 /// An 802.1Q / 802.1ad tag held in the skb rather than the frame.
@@ -111,7 +108,6 @@ impl Default for SkbMeta {
             sk: None,
             ip_summed: ChecksumState::None,
             drop_reason: None,
-            cb: [0; CB_SIZE],
         }
     }
 }

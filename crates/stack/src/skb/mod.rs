@@ -17,7 +17,7 @@
 mod meta;
 mod pool;
 
-pub use meta::{ChecksumState, PacketType, SkbMeta, SockRef, VlanInfo, CB_SIZE};
+pub use meta::{ChecksumState, PacketType, SkbMeta, SockRef, VlanInfo};
 pub use pool::{PoolConfig, PoolStats, SkbPool};
 
 use core::fmt;

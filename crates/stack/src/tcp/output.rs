@@ -175,7 +175,12 @@ impl Stack {
         if seg.flags.ack() {
             self.tcp_event_ack_sent(sk);
         }
-        self.ip_queue_xmit(skb, daddr, 6, ip, Some(ident)).is_ok()
+        let mut cache = sk.dst_cache.take();
+        let ok = self
+            .ip_queue_xmit_cached(skb, daddr, ip, Some(ident), &mut cache)
+            .is_ok();
+        sk.dst_cache = cache;
+        ok
     }
 
     /// `tcp_event_ack_sent()`: an ACK went out, the delayed one is void.

@@ -167,6 +167,8 @@ pub struct TcpSock {
     pub(crate) bound: bool,
     pub(crate) hashed: bool,
     pub(crate) ip_opts: IpSendOpts,
+    /// `sk_dst_cache`: the route, with the routing generation it is from.
+    pub(crate) dst_cache: Option<(crate::ipv4::route::Dst, u64)>,
     /// `inet_id`: the IP ID counter of a connected socket.
     pub(crate) inet_id: u16,
     /// The application closed it: no handle refers to it any more.
@@ -361,6 +363,7 @@ impl TcpSock {
             bound: false,
             hashed: false,
             ip_opts: IpSendOpts::default(),
+            dst_cache: None,
             inet_id: 0,
             orphan: false,
             parent: None,
