@@ -93,6 +93,8 @@ fn frame(s: &Seg) -> Vec<u8> {
     ip[10..12].copy_from_slice(&ic.to_be_bytes());
     f.extend_from_slice(&ip);
     f.extend_from_slice(&tcp);
+    // Pad to Ethernet's 60-byte minimum (the NIC drops runts).
+    f.resize(f.len().max(60), 0);
     let n = f.len();
     f.extend_from_slice(&[0; 4]);
     let _ = fcs::append(&mut f, n);
@@ -104,6 +106,8 @@ fn frame(s: &Seg) -> Vec<u8> {
 struct Conn {
     /// Our (the stack's) local port for this connection.
     port: u16,
+    /// The peer's port.
+    peer_port: u16,
     /// Next sequence number the stack will send (highest seen).
     their_nxt: u32,
     /// The peer's next sequence number.
@@ -158,10 +162,13 @@ impl World {
             let Some((sport, dport, seq, _ack, flags, len)) = parse(skb) else {
                 continue;
             };
+            if trace() {
+                eprintln!("  out :{sport} -> :{dport} flags {flags:#04x} seq {seq} len {len}");
+            }
             let Some(c) = self
                 .conns
                 .iter_mut()
-                .find(|c| c.port == sport && dport == PEER_PORT)
+                .find(|c| c.port == sport && c.peer_port == dport)
             else {
                 continue;
             };
@@ -233,6 +240,7 @@ fn setup() -> Option<(World, SockId, SockId)> {
         now: Instant::from_nanos(1_000_000),
         conns: vec![Conn {
             port: 80,
+            peer_port: PEER_PORT,
             our_nxt: 1000,
             ..Conn::default()
         }],
@@ -321,9 +329,9 @@ fuzz_target!(|data: &[u8]| {
                 let seq = c.our_nxt.wrapping_add(seq_off as i32 as u32);
                 let seg = Seg {
                     sport: if misc & 8 != 0 {
-                        PEER_PORT ^ u16::from(misc)
+                        c.peer_port ^ u16::from(misc)
                     } else {
-                        PEER_PORT
+                        c.peer_port
                     },
                     dport: c.port,
                     seq,
@@ -351,7 +359,57 @@ fuzz_target!(|data: &[u8]| {
                         .wrapping_add(u32::from(flags & 0x03 != 0));
                 }
             }
-            // A segment to the listener from some port (SYNs, stray ACKs).
+            // A segment to the listener from some port (SYNs, stray ACKs);
+            // with the top bit of the flags byte, a whole handshake from
+            // that port (SYN with the fuzzed options, then the ACK of the
+            // SYN-ACK), so new connections queue up for accept().
+            3 if input.0.first().is_some_and(|f| f & 0x80 != 0) => {
+                let _ = input.u8();
+                let sport = input.u16().unwrap_or(1) | 0x400;
+                let ol = usize::from(input.u8().unwrap_or(0) % 41);
+                let options = input.bytes(ol);
+                if w.conns.iter().any(|c| c.port == 80 && c.peer_port == sport) {
+                    continue;
+                }
+                w.conns.push(Conn {
+                    port: 80,
+                    peer_port: sport,
+                    our_nxt: 7001,
+                    ..Conn::default()
+                });
+                let ci = w.conns.len() - 1;
+                w.inject(&Seg {
+                    sport,
+                    dport: 80,
+                    seq: 7000,
+                    ack: 0,
+                    flags: 0x02,
+                    window: 65535,
+                    options,
+                    payload: &[],
+                    bad_csum: false,
+                });
+                let c = w.conns[ci];
+                if trace() {
+                    eprintln!(
+                        "handshake from :{sport}: syn-ack seen {} nxt {}",
+                        c.seen, c.their_nxt
+                    );
+                }
+                if c.seen {
+                    w.inject(&Seg {
+                        sport,
+                        dport: 80,
+                        seq: 7001,
+                        ack: c.their_nxt,
+                        flags: 0x10,
+                        window: 65535,
+                        options: &[],
+                        payload: &[],
+                        bad_csum: false,
+                    });
+                }
+            }
             3 => {
                 let Some(flags) = input.u8() else { break };
                 let sport = input.u16().unwrap_or(1);
@@ -405,7 +463,11 @@ fuzz_target!(|data: &[u8]| {
                         let _ = s.tcp_close(now, id);
                     }
                     5 => {
-                        if let Ok((c, _)) = s.tcp_accept(now, id) {
+                        let r = s.tcp_accept(now, id);
+                        if trace() {
+                            eprintln!("accept({id:?}) = {r:?}");
+                        }
+                        if let Ok((c, _)) = r {
                             socks.push(c);
                         }
                     }
@@ -435,6 +497,7 @@ fuzz_target!(|data: &[u8]| {
                         if let Ok((_, lp)) = s.tcp_local_addr(c) {
                             w.conns.push(Conn {
                                 port: lp,
+                                peer_port: PEER_PORT,
                                 our_nxt: 5000,
                                 ..Conn::default()
                             });
