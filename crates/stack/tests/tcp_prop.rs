@@ -548,6 +548,8 @@ struct Transfer {
     /// buffers: zero windows, window probes, silly-window avoidance).
     bufs: Option<(usize, usize)>,
     nodelay: bool,
+    /// Through a router whose far link has this MTU.
+    routed_mtu: Option<u32>,
 }
 
 fn sizes() -> impl Strategy<Value = Vec<usize>> {
@@ -568,15 +570,19 @@ fn transfer_strategy() -> impl Strategy<Value = Transfer> {
             (1000..40_000usize, 1000..40_000usize).prop_map(Some)
         ],
         any::<bool>(),
+        prop_oneof![2 => Just(None), 1 => (576u32..1500).prop_map(Some)],
     )
-        .prop_map(|(ab, ba, w_sizes, r_sizes, bufs, nodelay)| Transfer {
-            ab,
-            ba,
-            w_sizes,
-            r_sizes,
-            bufs,
-            nodelay,
-        })
+        .prop_map(
+            |(ab, ba, w_sizes, r_sizes, bufs, nodelay, routed_mtu)| Transfer {
+                ab,
+                ba,
+                w_sizes,
+                r_sizes,
+                bufs,
+                nodelay,
+                routed_mtu,
+            },
+        )
 }
 
 fn pattern(len: usize, salt: u32) -> Vec<u8> {
@@ -601,12 +607,25 @@ fn run_transfer(
     bound: Duration,
     free_close: bool,
 ) -> Result<Outcome, TestCaseError> {
-    let (mut t, na, nb) = two_hosts(im.seed, im.link());
+    // Either A — B on one impaired link, or A — R — C with the far link
+    // impaired and its MTU smaller (MSS, fragmentation-free PMTU).
+    let (mut t, na, nb, dst) = match tr.routed_mtu {
+        None => {
+            let (t, na, nb) = two_hosts(im.seed, im.link());
+            (t, na, nb, ip(B))
+        }
+        Some(mtu) => {
+            let (mut t, a, _r, c) = Topo::routed(im.seed, mtu);
+            let far = t.links[1];
+            t.sim.set_link_config(far, im.link()).unwrap();
+            (t, a.node, c.node, ip("198.51.100.1"))
+        }
+    };
     let ba = Blocking::with_limit(na, Duration::from_secs(60));
     let bb = Blocking::with_limit(nb, Duration::from_secs(60));
     let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 16).unwrap();
     let c = ba.socket(&mut t.sim);
-    if let Err(e) = ba.connect(&mut t.sim, c, ip(B), 80) {
+    if let Err(e) = ba.connect(&mut t.sim, c, dst, 80) {
         return Ok(Outcome::Error(e));
     }
     let s = match bb.accept(&mut t.sim, l) {
