@@ -156,8 +156,11 @@ impl Stack {
     /// `listen(backlog)`: binds an ephemeral port if unbound; the backlog
     /// is capped at `somaxconn`.
     pub fn tcp_listen(&mut self, id: SockId, backlog: u32) -> Result<(), Errno> {
-        let st = self.tcp_user(id)?.state;
-        if !matches!(st, TcpState::Closed | TcpState::Listen) {
+        let sk = self.tcp_user(id)?;
+        let st = sk.state;
+        // inet_listen: only a socket that never connected (SS_UNCONNECTED).
+        if !matches!(st, TcpState::Closed | TcpState::Listen) || sk.connecting || sk.connected_once
+        {
             return Err(Errno::EINVAL);
         }
         if !self.tcp_user(id)?.bound {
@@ -201,6 +204,7 @@ impl Stack {
         }
         let c = self.tcp.get_mut(child).ok_or(Errno::ECONNABORTED)?;
         c.parent = None;
+        c.connected_once = true;
         let peer = c.remote;
         self.tracer
             .event_detail(self.now, "inet_csk_accept", None, u64::from(child.0));
@@ -229,11 +233,12 @@ impl Stack {
                 }
                 _ => {
                     sk.connecting = false;
+                    sk.connected_once = true;
                     Ok(())
                 }
             };
         }
-        if sk.state != TcpState::Closed {
+        if sk.state != TcpState::Closed || sk.connected_once {
             return Err(Errno::EISCONN);
         }
         if port == 0 {
@@ -538,23 +543,40 @@ impl Stack {
     pub fn tcp_shutdown(&mut self, now: Instant, id: SockId, how: Shutdown) -> Result<(), Errno> {
         self.set_now(now);
         let st = self.tcp_user(id)?.state;
-        if matches!(st, TcpState::Closed | TcpState::SynSent) && !matches!(how, Shutdown::Read) {
-            return Err(Errno::ENOTCONN);
-        }
         let Some(mut sk) = self.tcp.take(id) else {
             return Err(Errno::EBADF);
         };
-        if matches!(how, Shutdown::Read | Shutdown::Both) {
-            sk.shutdown.rcv = true;
-        }
-        if matches!(how, Shutdown::Write | Shutdown::Both) && !sk.shutdown.snd {
-            self.tcp_close_state_send_fin(&mut sk);
-        }
-        if st == TcpState::Listen {
-            self.tcp_close_listener(&mut sk);
-        }
+        let rd = matches!(how, Shutdown::Read | Shutdown::Both);
+        let wr = matches!(how, Shutdown::Write | Shutdown::Both);
+        // inet_shutdown()
+        let r = match st {
+            TcpState::Closed => {
+                sk.shutdown.rcv |= rd;
+                sk.shutdown.snd |= wr;
+                Err(Errno::ENOTCONN)
+            }
+            // A listener only stops for SHUT_RD; SYN_SENT disconnects.
+            TcpState::Listen => {
+                if rd {
+                    self.tcp_close_listener(&mut sk);
+                }
+                Ok(())
+            }
+            TcpState::SynSent => {
+                self.tcp_done(&mut sk);
+                sk.connecting = false;
+                Ok(())
+            }
+            _ => {
+                sk.shutdown.rcv |= rd;
+                if wr && !sk.shutdown.snd {
+                    self.tcp_close_state_send_fin(&mut sk);
+                }
+                Ok(())
+            }
+        };
         self.tcp_sock_done(sk);
-        Ok(())
+        r
     }
 
     /// `tcp_close_state()` + `tcp_send_fin()`.

@@ -715,8 +715,12 @@ impl Stack {
     pub(crate) fn tcp_time_wait(&mut self, sk: &mut TcpSock) {
         self.tcp_set_state(sk, TcpState::TimeWait);
         sk.purge_queues();
-        sk.rcv_queue.clear();
-        sk.rcv_queued = 0;
+        // Data not yet read stays readable while the application holds the
+        // socket (Linux keeps it on the full socket; TIME-WAIT lives apart).
+        if sk.orphan {
+            sk.rcv_queue.clear();
+            sk.rcv_queued = 0;
+        }
         sk.xmit_timer = None;
         sk.delack_timer = None;
         sk.keepalive_timer = None;

@@ -76,7 +76,8 @@ impl Stack {
     /// `dst_metric_advmss`: the MSS to announce on this route.
     pub(crate) fn tcp_advmss(&self, sk: &TcpSock) -> u16 {
         let mtu = self.tcp_path_mtu(sk);
-        let mut m = mtu.saturating_sub(40).clamp(88, 65535) as u16;
+        // ipv4_default_advmss: never more than IPV4_MAX_PMTU - 40.
+        let mut m = mtu.min(65535).saturating_sub(40).max(88) as u16;
         if sk.user_mss > 0 {
             m = m.min(sk.user_mss);
         }

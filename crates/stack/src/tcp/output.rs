@@ -383,7 +383,8 @@ impl Stack {
     /// path MTU, the peer's MSS and the options in use.
     pub(crate) fn tcp_sync_mss(&mut self, sk: &mut TcpSock, pmtu: u32) -> u32 {
         sk.pmtu = pmtu;
-        let mut mss = pmtu.saturating_sub(40);
+        // A segment must fit IPv4's 65535-byte maximum (IPV4_MAX_PMTU).
+        let mut mss = pmtu.min(65535).saturating_sub(40);
         mss = mss.min(u32::from(sk.mss_clamp));
         if sk.user_mss > 0 {
             mss = mss.min(u32::from(sk.user_mss));

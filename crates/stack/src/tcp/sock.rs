@@ -325,6 +325,9 @@ pub struct TcpSock {
     pub(crate) err_soft: Option<Errno>,
     /// connect() has been called and its outcome not yet reported.
     pub(crate) connecting: bool,
+    /// `sock->state == SS_CONNECTED`: connect() reported success, or the
+    /// socket came from accept(); it can neither listen nor connect again.
+    pub(crate) connected_once: bool,
 
     // ---- statistics (`tcp_info`) ----
     pub(crate) segs_in: u64,
@@ -465,6 +468,7 @@ impl TcpSock {
             err: None,
             err_soft: None,
             connecting: false,
+            connected_once: false,
             segs_in: 0,
             segs_out: 0,
             data_segs_in: 0,

@@ -231,6 +231,22 @@ impl Stack {
         let user_expired = sk
             .user_timeout
             .is_some_and(|u| sk.probes_out > 0 && self.now.saturating_since(sk.last_ack_recv) >= u);
+        // An orphan gives up by backoff, which answered probes do not
+        // reset (tcp_orphan_retries: none left once the RTO is at its cap).
+        let orphan_done = sk.orphan && {
+            let alive = sk.rtt.timeout() < TCP_RTO_MAX;
+            let retries = match (self.tcp.settings.orphan_retries, alive) {
+                (0, true) => 8,
+                (_, false) => 0,
+                (n, true) => n,
+            };
+            !alive && sk.rtt.backoffs() >= retries
+        };
+        if orphan_done {
+            self.tcp_send_active_reset(sk);
+            self.tcp_write_err(sk);
+            return;
+        }
         if sk.probes_out >= max || user_expired {
             self.tcp_write_err(sk);
             return;
