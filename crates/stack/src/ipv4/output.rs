@@ -233,7 +233,7 @@ impl Stack {
         let total = skb.len() + 20;
         let df = match opts.pmtudisc {
             PmtuDisc::Dont => false,
-            PmtuDisc::Want => total <= dst.mtu as usize,
+            PmtuDisc::Want => !dst.mtu_locked && total <= dst.mtu as usize,
             PmtuDisc::Do | PmtuDisc::Probe => true,
         };
         if opts.pmtudisc == PmtuDisc::Do && total > dst.mtu as usize {

@@ -283,6 +283,9 @@ pub struct Dst {
     pub gateway: Option<Ipv4Addr>,
     /// Path MTU.
     pub mtu: u32,
+    /// The MTU is locked (`RTAX_MTU` lock): senders that only *want* PMTU
+    /// discovery clear DF (`ip_dont_fragment`).
+    pub mtu_locked: bool,
     /// Source address to use.
     pub prefsrc: Option<Ipv4Addr>,
     pub input: DstInput,
@@ -301,7 +304,9 @@ pub struct RouteTables {
     tables: BTreeMap<u32, Fib<Vec<Route>>>,
     rules: Vec<FibRule>,
     /// Learned path MTUs: destination → (mtu, expires).
-    pmtu: Vec<(Ipv4Addr, u32, Instant)>,
+    /// PMTU exceptions: destination, MTU, expiry, locked (the reported MTU
+    /// was below `min_pmtu`: DF is then cleared, as Linux's locked MTU).
+    pmtu: Vec<(Ipv4Addr, u32, Instant, bool)>,
 }
 
 impl Default for RouteTables {
@@ -420,11 +425,11 @@ impl RouteTables {
         !self.pmtu.is_empty()
     }
 
-    fn pmtu_of(&self, daddr: Ipv4Addr, now: Instant) -> Option<u32> {
+    fn pmtu_of(&self, daddr: Ipv4Addr, now: Instant) -> Option<(u32, bool)> {
         self.pmtu
             .iter()
-            .find(|(d, _, exp)| *d == daddr && *exp > now)
-            .map(|(_, m, _)| *m)
+            .find(|(d, _, exp, _)| *d == daddr && *exp > now)
+            .map(|(_, m, _, l)| (*m, *l))
     }
 }
 
@@ -489,11 +494,13 @@ impl Stack {
     /// Records a path MTU learned from ICMP "fragmentation needed".
     pub(crate) fn update_pmtu(&mut self, daddr: Ipv4Addr, mtu: u32) {
         let now = self.now;
+        // __ip_rt_update_pmtu: below min_pmtu, the MTU is locked at it.
+        let locked = mtu < self.ip.sysctl.min_pmtu;
         let mtu = mtu.max(self.ip.sysctl.min_pmtu);
         let exp = now + self.ip.sysctl.mtu_expires;
         let t = &mut self.ip.routes.pmtu;
-        t.retain(|(d, _, e)| *d != daddr && *e > now);
-        t.push((daddr, mtu, exp));
+        t.retain(|(d, _, e, _)| *d != daddr && *e > now);
+        t.push((daddr, mtu, exp, locked));
         self.ip.route_gen += 1;
         self.tracer
             .event_detail(now, "ip_rt_update_pmtu", None, u64::from(mtu));
@@ -573,14 +580,17 @@ impl Stack {
     ) -> Dst {
         let dev_mtu = self.dev(dev).map_or(1500, |d| d.mtu);
         let mut mtu = route_mtu.unwrap_or(dev_mtu).min(dev_mtu);
-        if let Some(p) = self.ip.routes.pmtu_of(daddr, self.now) {
+        let mut mtu_locked = false;
+        if let Some((p, locked)) = self.ip.routes.pmtu_of(daddr, self.now) {
             mtu = mtu.min(p);
+            mtu_locked = locked;
         }
         Dst {
             rtype,
             dev,
             gateway,
             mtu,
+            mtu_locked,
             prefsrc: None,
             input,
         }
@@ -693,6 +703,7 @@ impl Stack {
                 dev: iif,
                 gateway: None,
                 mtu: 0,
+                mtu_locked: false,
                 prefsrc: None,
                 input: DstInput::Error(e),
             },

@@ -77,7 +77,8 @@ impl Stack {
     pub(crate) fn tcp_advmss(&self, sk: &TcpSock) -> u16 {
         let mtu = self.tcp_path_mtu(sk);
         // ipv4_default_advmss: never more than IPV4_MAX_PMTU - 40.
-        let mut m = mtu.min(65535).saturating_sub(40).max(88) as u16;
+        // ... and not less than ip_rt_min_advmss (256).
+        let mut m = mtu.min(65535).saturating_sub(40).max(256) as u16;
         if sk.user_mss > 0 {
             m = m.min(sk.user_mss);
         }
