@@ -119,6 +119,153 @@ fn default_demo_runs_every_step_and_writes_a_readable_pcap() {
     assert_eq!(&f.data[38..42], &[192, 0, 2, 254]);
 }
 
+/// The TCP part: the transfer completes intact, the first data segment's
+/// trace walks the seed's egress steps 1–7 on H1 and ingress 1–12 on H3
+/// in order, the counters are there, and the TCP frames in the pcap decode.
+#[test]
+fn default_demo_runs_a_tcp_transfer_and_traces_its_first_segment() {
+    let pcap = tmp("tcp.pcap");
+    let (code, out, err) = demo(&[], &pcap);
+    assert_eq!(code, 0, "stderr: {err}");
+    let step7 = out.find("[7] H1 opens TCP").expect("TCP step");
+    let outcome = out[step7..].lines().nth(1).unwrap_or_default();
+    assert!(
+        outcome.contains("2097152 of 2097152 bytes delivered intact"),
+        "{out}"
+    );
+    assert!(out.contains("hashes match"), "{out}");
+
+    // `  egress   3  tcp_transmit_skb  H1  +0.000 ms ...`
+    let stages: Vec<(String, u8, String, String)> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("TCP: the first data segment"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let path = w.next()?.to_string();
+            let step = w.next()?.parse().ok()?;
+            let (point, host) = match w.next()? {
+                "(not" => {
+                    w.next();
+                    ("(not traced)".to_string(), w.next()?.to_string())
+                }
+                p => (p.to_string(), w.next()?.to_string()),
+            };
+            Some((path, step, point, host))
+        })
+        .collect();
+    let mut seen: Vec<(&str, u8)> = stages.iter().map(|s| (s.0.as_str(), s.1)).collect();
+    seen.dedup();
+    let mut want: Vec<(&str, u8)> = (1..=7).map(|s| ("egress", s)).collect();
+    want.extend((1..=12).map(|s| ("ingress", s)));
+    assert_eq!(seen, want, "{out}");
+    for (path, step, point, host) in &stages {
+        let on = if path == "egress" { "H1" } else { "H3" };
+        assert_eq!(host, on, "{path} {step} {point}");
+        if (path == "egress" && *step != 6) || (path == "ingress" && *step >= 8) {
+            assert_ne!(point, "(not traced)", "{path} {step} must be traced: {out}");
+        }
+    }
+    let points: Vec<&str> = stages.iter().map(|s| s.2.as_str()).collect();
+    let order = [
+        "tcp_sendmsg",
+        "tcp_transmit_skb",
+        "ip_queue_xmit",
+        "ip_output",
+        "dev_queue_xmit",
+        "nic_tx",
+        "nic_rx",
+        "netif_receive_skb",
+        "ip_rcv",
+        "ip_local_deliver",
+        "tcp_v4_rcv",
+        "tcp_data_queue",
+        "sock_def_readable",
+        "tcp_recvmsg",
+        "consume_skb",
+    ];
+    let mut it = points.iter();
+    for w in order {
+        assert!(
+            it.any(|p| *p == w),
+            "{w} missing or out of order in {points:?}"
+        );
+    }
+
+    // netstat -s: both ends counted the connection and its segments.
+    let counter = |host: &str, name: &str| -> u64 {
+        let sect = out
+            .split("netstat -s")
+            .nth(1)
+            .and_then(|s| s.split(&format!("  {host} (")).nth(1))
+            .unwrap_or_default();
+        let sect = sect.split("\n  H").next().unwrap_or_default();
+        sect.split("  ")
+            .map(str::trim)
+            .find_map(|c| c.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(counter("H1", "ActiveOpens"), 1, "{out}");
+    assert_eq!(counter("H3", "PassiveOpens"), 1, "{out}");
+    assert!(counter("H1", "OutSegs") > 1400, "{out}");
+    assert!(counter("H3", "InSegs") > 1400, "{out}");
+    assert!(counter("H1", "TCPOrigDataSent") > 1400, "{out}");
+    assert!(out.contains("client tcp_info: rtt "), "{out}");
+
+    // The TCP frames are in the capture, and tshark (or tcpdump) reads them.
+    let bytes = std::fs::read(&pcap).unwrap();
+    let tcp_frames = PcapReader::new(&bytes)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .filter(|f| f.data.get(12..14) == Some(&[0x08, 0x00]) && f.data.get(23) == Some(&6))
+        .count();
+    assert!(tcp_frames > 2000, "{tcp_frames} TCP frames");
+    let decoded = if on_path("tshark") {
+        Some(tool_lines(
+            Command::new("tshark").arg("-r").arg(&pcap).args([
+                "-Y",
+                "tcp.port == 5001 && !_ws.malformed && !_ws.expert.severity >= warning",
+            ]),
+        ))
+    } else if on_path("tcpdump") {
+        Some(tool_lines(
+            Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(&pcap)
+                .arg("tcp port 5001"),
+        ))
+    } else {
+        assert!(
+            std::env::var("NETPATH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "NETPATH_REQUIRE_TOOLS=1 but neither tshark nor tcpdump is on PATH"
+        );
+        println!("skipped the pcap decode: neither tshark nor tcpdump on PATH");
+        None
+    };
+    if let Some(n) = decoded {
+        assert_eq!(n, tcp_frames, "every TCP frame decodes cleanly");
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn tool_lines(cmd: &mut Command) -> usize {
+    let out = cmd.output().expect("run the pcap reader");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 #[test]
 fn same_seed_same_run_other_seed_differs() {
     let (p1, p2, p3) = (tmp("s1.pcap"), tmp("s2.pcap"), tmp("s3.pcap"));

@@ -2,8 +2,12 @@
 //! does — ARP, ping through a bridge and a router, a VLAN, a fragmented
 //! ping, a TTL-expired probe and a firewall rejection — with the
 //! stage-by-stage trace of the first packet (under Linux's function names),
-//! the counters, neighbour tables, the bridge's FDB, and a pcap.
+//! the counters, neighbour tables, the bridge's FDB, and a pcap. Then a TCP
+//! client on H1 sends to a server on H3 across R: the first data segment's
+//! walk through every seed stage (egress 1–7 on H1, ingress 1–12 on H3),
+//! the transfer's figures and the `Tcp:` / `TcpExt:` counters.
 
+pub mod tcp;
 mod topology;
 
 use std::fmt::Write as _;
@@ -23,6 +27,8 @@ pub struct DemoConfig {
     pub seed: u64,
     /// The R–H3 link.
     pub far_link: LinkConfig,
+    /// Bytes the TCP client on H1 sends to the server on H3.
+    pub tcp_bytes: usize,
 }
 
 impl Default for DemoConfig {
@@ -34,6 +40,7 @@ impl Default for DemoConfig {
                 bandwidth_bps: Some(100_000_000),
                 ..LinkConfig::default()
             },
+            tcp_bytes: 2 << 20,
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct TraceLine {
 pub struct DemoReport {
     pub steps: Vec<Step>,
     pub trace: Vec<TraceLine>,
+    /// The TCP transfer: first segment's stages, figures, counters.
+    pub tcp: tcp::TcpReport,
     pub counters: Vec<String>,
     pub pcap: Vec<u8>,
     pub pcap_frames: u64,
@@ -209,7 +218,17 @@ pub fn run(config: &DemoConfig) -> DemoResult<DemoReport> {
     let o = udp_probe(&mut net);
     step("H1 sends UDP to H3 port 9 (R's firewall rejects it)", o);
 
+    // The echo request's trace, before the TCP transfer fills the rings.
     let trace = first_packet_trace(&net);
+    let tcp = tcp::run(&mut net, config.seed, config.tcp_bytes);
+    step(
+        &format!(
+            "H1 opens TCP to H3:{} through R and sends {} KiB; H3 reads to end of stream",
+            tcp::PORT,
+            config.tcp_bytes / 1024
+        ),
+        Ok(tcp.outcome.clone()),
+    );
     let counters = counters(&net);
     let capture = net.sim.take_capture(cap);
     let pcap_frames = capture.as_ref().map_or(0, |c| c.stats().packets);
@@ -220,6 +239,7 @@ pub fn run(config: &DemoConfig) -> DemoResult<DemoReport> {
     Ok(DemoReport {
         steps,
         trace,
+        tcp,
         counters,
         pcap,
         pcap_frames,
@@ -352,6 +372,7 @@ pub fn render(r: &DemoReport, max_trace: usize) -> String {
             r.trace.len() - max_trace
         );
     }
+    tcp::render(&mut o, &r.tcp);
     let _ = writeln!(o, "\ncounters");
     for c in &r.counters {
         let _ = writeln!(o, "  {c}");
