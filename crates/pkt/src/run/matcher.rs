@@ -107,11 +107,16 @@ pub fn check(want: &Want, done: u32, act: &Segment, split_ok: bool) -> Result<Pr
     if act.len != remaining && !partial {
         return Err(format!("payload length {} (expected {remaining})", act.len));
     }
-    // The pieces of a split segment: PSH/FIN only on the last, CWR only on
-    // the first, as Linux's GSO segmentation does.
+    // The pieces of a split segment: FIN only on the last, CWR only on the
+    // first, as Linux's GSO segmentation does. PSH may be on any piece of a
+    // pushed segment: the stack may have sent it as several GSO packets,
+    // and Linux forces PSH on each (`__tcp_transmit_skb`).
     let mut wflags = want.flags;
-    let aflags = act.flags;
+    let mut aflags = act.flags;
     if partial {
+        if wflags & TcpFlags::PSH != 0 {
+            aflags &= !TcpFlags::PSH;
+        }
         wflags &= !TAIL;
     }
     if done > 0 {

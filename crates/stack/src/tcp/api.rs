@@ -342,6 +342,7 @@ impl Stack {
         }
         self.tracer
             .event_detail(self.now, "tcp_sendmsg", None, data.len() as u64);
+        self.tcp_slow_start_after_idle_check(sk);
         let goal = sk.mss_cache.max(1) as usize;
         let mut copied = 0usize;
         let lowat = sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat);

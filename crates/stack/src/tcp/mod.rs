@@ -226,6 +226,13 @@ pub struct TcpSettings {
     pub challenge_ack_limit: u32,
     /// `tcp_min_rtt_wlen` is fixed at 300 s in [`rtt`]; `tcp_frto`.
     pub frto: u8,
+    /// `tcp_min_tso_segs`, `tcp_tso_win_divisor`, `tcp_pacing_ss_ratio`,
+    /// `tcp_pacing_ca_ratio`: kept for `sysctl`, no effect (no TSO, no
+    /// pacing yet).
+    pub min_tso_segs: u32,
+    pub tso_win_divisor: u32,
+    pub pacing_ss_ratio: u32,
+    pub pacing_ca_ratio: u32,
 }
 
 impl Default for TcpSettings {
@@ -268,6 +275,10 @@ impl Default for TcpSettings {
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 1000,
             frto: 2,
+            min_tso_segs: 2,
+            tso_win_divisor: 3,
+            pacing_ss_ratio: 200,
+            pacing_ca_ratio: 120,
         }
     }
 }
@@ -356,6 +367,16 @@ impl TcpSettings {
             "tcp_invalid_ratelimit" => self.invalid_ratelimit = Duration::from_millis(num(value)?),
             "tcp_challenge_ack_limit" => self.challenge_ack_limit = num(value)? as u32,
             "tcp_frto" => self.frto = num(value)?.min(2) as u8,
+            // TSO sizing and pacing ratios: netpath sends MSS-sized segments
+            // and does not pace, so these are validated and kept, with no
+            // effect (`tcp_fack` is gone from Linux too, accepted likewise).
+            "tcp_min_tso_segs" => self.min_tso_segs = num(value)?.clamp(1, 255) as u32,
+            "tcp_tso_win_divisor" => self.tso_win_divisor = num(value)? as u32,
+            "tcp_pacing_ss_ratio" => self.pacing_ss_ratio = num(value)? as u32,
+            "tcp_pacing_ca_ratio" => self.pacing_ca_ratio = num(value)? as u32,
+            "tcp_fack" => {
+                num(value)?;
+            }
             _ => return Err(SysctlError::Unknown(name.to_string())),
         }
         Ok(())

@@ -426,7 +426,13 @@ impl Stack {
         let mut sent_any = false;
         let mut cwnd_limited = false;
         let prior_packets = sk.packets_out;
-        let mut burst = 0u32;
+        // Linux sends what one call allows as GSO packets of at most
+        // min(cwnd / 2, cwnd - in_flight, tso_segs) segments and forces PSH
+        // on each GSO packet: on the wire, the last segment of each group
+        // of two or more carries PSH.
+        let tso_segs = self.tcp_tso_segs(sk);
+        let mut gso_left = 0u32;
+        let mut gso_len = 0u32;
         while let Some(front) = sk.write_queue.front() {
             // Split a segment larger than the MSS (the path MTU shrank).
             if front.skb.len() as u32 > mss {
@@ -442,19 +448,26 @@ impl Stack {
                     break;
                 }
             }
-            let Some(mut seg) = sk.write_queue.pop_front() else {
+            let Some(seg) = sk.write_queue.pop_front() else {
                 break;
             };
-            // Linux sends what one call allows as a GSO packet and forces
-            // PSH on a GSO packet: on the wire, the last segment of a burst
-            // of two or more carries PSH.
-            if burst > 0 && Self::tcp_can_send_head(sk, 1, nonagle).is_err() {
-                seg.flags |= SEG_PSH;
+            if gso_left == 0 {
+                let cwnd = sk.cc.cwnd;
+                let quota = (cwnd / 2).max(1).min(cwnd.saturating_sub(sk.in_flight()));
+                gso_len = quota.min(tso_segs).max(1);
+                gso_left = gso_len;
             }
-            if !self.tcp_send_seg(sk, seg) {
+            gso_left -= 1;
+            let last_of_packet = gso_left == 0 || Self::tcp_can_send_head(sk, 1, nonagle).is_err();
+            // The forced PSH is the GSO packet's, not the segment's: a
+            // retransmission does not repeat it.
+            let gso_psh = last_of_packet && gso_len - gso_left >= 2;
+            if last_of_packet {
+                gso_left = 0;
+            }
+            if !self.tcp_send_seg(sk, seg, gso_psh) {
                 break;
             }
-            burst += 1;
             sent_any = true;
         }
         sk.cc.is_cwnd_limited = cwnd_limited;
@@ -471,6 +484,58 @@ impl Stack {
         }
         self.tcp_check_probe_timer(sk);
         sent_any
+    }
+
+    /// `tcp_slow_start_after_idle_check()` → `tcp_cwnd_restart()` (RFC 5681
+    /// §4.1), when the application queues data: after an idle period
+    /// longer than the RTO, cwnd halves per RTO idle, down to the initial
+    /// window.
+    pub(crate) fn tcp_slow_start_after_idle_check(&mut self, sk: &mut TcpSock) {
+        if !self.tcp.settings.slow_start_after_idle || sk.packets_out > 0 {
+            return;
+        }
+        let idle = self.now.saturating_since(sk.lsndtime);
+        let rto = sk.rtt.rto();
+        if idle <= rto {
+            return;
+        }
+        let restart = super::cong::TCP_INIT_CWND.min(sk.cc.cwnd);
+        sk.cc.ssthresh = sk.cc.ssthresh.max(sk.cc.cwnd / 2 + sk.cc.cwnd / 4);
+        let mut cwnd = sk.cc.cwnd;
+        let mut left = idle.as_nanos().saturating_sub(rto.as_nanos());
+        while left > 0 && cwnd > restart {
+            cwnd >>= 1;
+            left = left.saturating_sub(rto.as_nanos());
+        }
+        sk.cc.cwnd = cwnd.max(restart);
+    }
+
+    /// `tcp_tso_segs()` / `tcp_tso_autosize()`: segments per GSO packet,
+    /// about 1 ms at the pacing rate (plus more on short paths), at least
+    /// `tcp_min_tso_segs`. The pacing rate is Linux's: cwnd × MSS / srtt,
+    /// times 200 % in slow start or 120 % after it.
+    fn tcp_tso_segs(&self, sk: &TcpSock) -> u32 {
+        let mss = u64::from(sk.mss_cache.max(1));
+        let st = &self.tcp.settings;
+        let bytes;
+        if let Some(srtt) = sk.rtt.srtt() {
+            let ratio = if sk.cc.in_slow_start() {
+                st.pacing_ss_ratio
+            } else {
+                st.pacing_ca_ratio
+            };
+            let cwnd = u64::from(sk.cc.cwnd.max(sk.packets_out));
+            let rate = mss * 1_000_000 / srtt.as_micros().max(1) * cwnd * u64::from(ratio) / 100;
+            let mut b = rate >> 10;
+            let r = sk.rtt.min_rtt().map_or(u64::MAX, |m| m.as_micros() >> 9);
+            if r < 32 {
+                b += 65536 >> r;
+            }
+            bytes = b;
+        } else {
+            bytes = 65536;
+        }
+        ((bytes.min(65536) / mss) as u32).max(st.min_tso_segs)
     }
 
     /// Whether the head of the write queue may go now with `extra` more
@@ -511,9 +576,9 @@ impl Stack {
 
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
-    fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg) -> bool {
+    fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg, gso_psh: bool) -> bool {
         let mut flags = TcpFlags::ACK;
-        if seg.flags & SEG_PSH != 0 {
+        if seg.flags & SEG_PSH != 0 || gso_psh {
             flags |= TcpFlags::PSH;
         }
         if seg.flags & SEG_FIN != 0 {
@@ -523,22 +588,6 @@ impl Stack {
             flags |= TcpFlags::SYN;
         }
         if sk.packets_out == 0 {
-            // tcp_cwnd_restart (RFC 5681 §4.1): after an idle period longer
-            // than the RTO, cwnd halves per RTO idle, down to the initial
-            // window.
-            let idle = self.now.saturating_since(sk.lsndtime);
-            let rto = sk.rtt.rto();
-            if self.tcp.settings.slow_start_after_idle && idle > rto && seg.skb.len() > 0 {
-                let restart = super::cong::TCP_INIT_CWND.min(sk.cc.cwnd);
-                sk.cc.ssthresh = sk.cc.ssthresh.max(sk.cc.cwnd / 2 + sk.cc.cwnd / 4);
-                let mut cwnd = sk.cc.cwnd;
-                let mut left = idle.as_nanos().saturating_sub(rto.as_nanos());
-                while left > 0 && cwnd > restart {
-                    cwnd >>= 1;
-                    left = left.saturating_sub(rto.as_nanos());
-                }
-                sk.cc.cwnd = cwnd.max(restart);
-            }
             // CA_EVENT_TX_START (CUBIC rebases its epoch after idle).
             let ca = &mut sk.ca;
             sk.cc.tcp_mstamp = self.now;
@@ -799,7 +848,7 @@ impl Stack {
                     }
                 }
                 if let Some(seg) = sk.write_queue.pop_front() {
-                    if self.tcp_send_seg(sk, seg) {
+                    if self.tcp_send_seg(sk, seg, false) {
                         self.tcp_rearm_rto(sk);
                         return;
                     }
