@@ -103,11 +103,7 @@ fn syn_flood_with_spoofed_sources_does_not_stop_service() {
 /// The current (seq B expects next from A, seq A expects next from B).
 fn seqs(n: &Net) -> (u32, u32) {
     let segs = n.segments();
-    let last_a = segs
-        .iter()
-        .rev()
-        .find(|w| w.from_a() && w.is_ack())
-        .unwrap();
+    let last_a = segs.iter().rev().find(|w| w.by_a() && w.is_ack()).unwrap();
     (last_a.seq.wrapping_add(last_a.len as u32), last_a.ack)
 }
 
@@ -134,12 +130,7 @@ fn blind_rst_and_syn_injection_are_challenged_not_obeyed() {
     assert_eq!(n.sb().tcp_state(s), Some(TcpState::Established));
     assert_eq!(n.sb().tcp_ext_mib().tcp_challenge_ack, 1);
     assert_eq!(n.sb().tcp_mib().out_segs, outs + 1);
-    let challenge = n
-        .segments()
-        .into_iter()
-        .rev()
-        .find(|w| !w.from_a())
-        .unwrap();
+    let challenge = n.segments().into_iter().rev().find(|w| !w.by_a()).unwrap();
     assert_eq!(challenge.ack, seq, "the challenge ACK carries rcv_nxt");
     // RST outside the window: dropped silently.
     n.inject(&tcp_frame(

@@ -84,7 +84,7 @@ fn sack_recovery_retransmits_far_less_than_go_back_n_would() {
     // sequence sent so far.
     let (mut highest, mut covered, mut gbn) = (0u32, 0u32, 0u64);
     let base = n.segments()[0].seq;
-    for w in n.segments().iter().filter(|w| w.from_a() && w.len > 0) {
+    for w in n.segments().iter().filter(|w| w.by_a() && w.len > 0) {
         let (rel, end) = (
             w.seq.wrapping_sub(base),
             w.seq.wrapping_sub(base) + w.len as u32,
@@ -109,7 +109,7 @@ fn sack_recovery_retransmits_far_less_than_go_back_n_would() {
 fn sends_of(n: &Net, seq: u32) -> Vec<u64> {
     n.segments()
         .iter()
-        .filter(|w| w.from_a() && w.len > 0 && w.seq == seq)
+        .filter(|w| w.by_a() && w.len > 0 && w.seq == seq)
         .map(|w| w.t.as_nanos() / 1_000_000)
         .collect()
 }
@@ -155,7 +155,7 @@ fn black_hole_rto_backoff_then_etimedout() {
         .segments()
         .iter()
         .rev()
-        .find(|w| w.from_a() && w.len == 4)
+        .find(|w| w.by_a() && w.len == 4)
         .unwrap()
         .seq;
     // Linux gives up after tcp_retries2 = 15: 924.6 s of backoff from

@@ -28,7 +28,7 @@ fn handshake_on_the_wire_field_by_field() {
     let (syn, synack, ack) = (&segs[0], &segs[1], &segs[2]);
     // SYN: as Linux's (../shared/captures/tcp-handshake-transfer-close.pcap
     // frame 1), wscale from tcp_rmem[2] = 6 MiB: 7.
-    assert!(syn.from_a() && syn.flags.syn() && !syn.flags.ack());
+    assert!(syn.by_a() && syn.flags.syn() && !syn.flags.ack());
     assert_eq!(syn.dport, 5001);
     assert!(
         (32768..=60999).contains(&syn.sport),
@@ -48,7 +48,7 @@ fn handshake_on_the_wire_field_by_field() {
     assert!(syn.df);
     assert_eq!(syn.ttl, 64);
     // SYN-ACK: window 65160 (45 × 1448), TS echo, IP ID 0.
-    assert!(synack.flags.syn() && synack.flags.ack() && !synack.from_a());
+    assert!(synack.flags.syn() && synack.flags.ack() && !synack.by_a());
     assert_eq!(synack.ack, syn.seq.wrapping_add(1));
     assert_eq!(synack.win, 65160);
     assert_eq!(synack.opts.mss, Some(1460));
@@ -57,7 +57,7 @@ fn handshake_on_the_wire_field_by_field() {
     assert_eq!(synack.opts.timestamps.unwrap().tsecr, ts.tsval);
     assert_eq!(synack.ip_id, 0);
     // The third ACK: window 64240 rounded up to the scale, 502 << 7.
-    assert!(ack.from_a() && ack.flags.ack() && !ack.flags.syn());
+    assert!(ack.by_a() && ack.flags.ack() && !ack.flags.syn());
     assert_eq!(ack.seq, syn.seq.wrapping_add(1));
     assert_eq!(ack.ack, synack.seq.wrapping_add(1));
     assert_eq!(ack.win, 502);
@@ -207,7 +207,7 @@ fn close_with_unread_data_resets_and_peer_gets_econnreset() {
     n.run_ms(20);
     assert_eq!(n.sb().tcp_ext_mib().tcp_abort_on_close, 1);
     let rst = n.segments().into_iter().find(|w| w.rst()).unwrap();
-    assert!(!rst.from_a() && rst.is_ack());
+    assert!(!rst.by_a() && rst.is_ack());
     let mut buf = [0u8; 4];
     assert_eq!(
         n.with_a(|st, now| st.tcp_recv(now, c, &mut buf)),

@@ -48,13 +48,13 @@ fn zero_window_persist_probes_then_the_transfer_resumes() {
     let segs = n.segments();
     let zero = segs
         .iter()
-        .find(|w| !w.from_a() && w.win == 0)
+        .find(|w| !w.by_a() && w.win == 0)
         .expect("a zero window");
     // A probes with snd_una - 1 and no data; B answers each with its
     // (still zero) window. The probe interval backs off.
     let probes: Vec<u64> = segs
         .iter()
-        .filter(|w| w.from_a() && w.len == 0 && w.seq == zero.ack.wrapping_sub(1))
+        .filter(|w| w.by_a() && w.len == 0 && w.seq == zero.ack.wrapping_sub(1))
         .map(|w| ms(w.t))
         .collect();
     assert!(probes.len() >= 5, "{probes:?}");
@@ -100,7 +100,7 @@ fn keepalive_probes_and_their_timeout() {
     let last_rx = n
         .segments()
         .iter()
-        .filter(|w| !w.from_a())
+        .filter(|w| !w.by_a())
         .map(|w| ms(w.t))
         .max()
         .unwrap();
@@ -108,7 +108,7 @@ fn keepalive_probes_and_their_timeout() {
     let probes = |n: &Net| -> Vec<u64> {
         n.segments()
             .iter()
-            .filter(|w| w.from_a() && w.len == 0 && w.is_ack() && !w.syn() && !w.rst())
+            .filter(|w| w.by_a() && w.len == 0 && w.is_ack() && !w.syn() && !w.rst())
             .filter(|w| ms(w.t) > t0)
             .map(|w| ms(w.t))
             .collect()
@@ -121,7 +121,7 @@ fn keepalive_probes_and_their_timeout() {
     let answers: Vec<_> = n
         .segments()
         .into_iter()
-        .filter(|w| !w.from_a() && ms(w.t) > t0)
+        .filter(|w| !w.by_a() && ms(w.t) > t0)
         .collect();
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0].ack, answers[1].ack);
@@ -157,7 +157,7 @@ fn keepalive_probes_and_their_timeout() {
 fn data_from_a(n: &Net) -> Vec<(u64, usize)> {
     n.segments()
         .iter()
-        .filter(|w| w.from_a() && w.len > 0)
+        .filter(|w| w.by_a() && w.len > 0)
         .map(|w| (ms(w.t), w.len))
         .collect()
 }
@@ -237,10 +237,10 @@ fn delayed_ack_after_quickack_mode_waits_40_ms() {
     }
     let segs = n.segments();
     let mut delays = Vec::new();
-    for d in segs.iter().filter(|w| w.from_a() && w.len == 1) {
+    for d in segs.iter().filter(|w| w.by_a() && w.len == 1) {
         let ack = segs
             .iter()
-            .find(|w| !w.from_a() && w.ack == d.seq.wrapping_add(1))
+            .find(|w| !w.by_a() && w.ack == d.seq.wrapping_add(1))
             .unwrap();
         // Delay at B: arrival to ACK = (seen at A) - 2 × 5 ms.
         delays.push(ms(ack.t) - ms(d.t) - 10);

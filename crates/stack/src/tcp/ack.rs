@@ -221,6 +221,7 @@ impl Stack {
                 sk.sacked_out = sk.sacked_out.saturating_sub(1);
             } else {
                 sk.delivered += 1;
+                self.tcp.ext.tcp_delivered += 1;
                 res.acked += 1;
             }
             if seg.lost {
@@ -301,6 +302,7 @@ impl Stack {
                 q.retrans = false;
                 sk.sacked_out += 1;
                 sk.delivered += 1;
+                self.tcp.ext.tcp_delivered += 1;
                 res.sacked += 1;
                 if lost {
                     sk.lost_out = sk.lost_out.saturating_sub(1);

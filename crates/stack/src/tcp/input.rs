@@ -226,6 +226,20 @@ impl Stack {
         }
         if sk.state == TcpState::Established {
             self.tracer.skb(self.now, "tcp_rcv_established", &skb);
+            // Header prediction (counted only: the slow path below does the
+            // same work): in order, ACK (+PSH) only, same window, no SACK.
+            let pred = (seg.flags.bits() & 0x1ff & !0x08) == 0x10
+                && seg.seq == sk.rcv_nxt
+                && !seg.ack.after(sk.snd_nxt)
+                && (u32::from(seg.wnd) << sk.snd_wscale) == sk.snd_wnd
+                && seg.opts.sack.is_empty();
+            if pred && seg.len == 0 {
+                self.tcp.ext.tcp_hp_acks += 1;
+            } else if pred && seg.ack == sk.snd_una {
+                self.tcp.ext.tcp_hp_hits += 1;
+            } else if seg.len == 0 && !seg.flags.syn() && !seg.flags.fin() {
+                self.tcp.ext.tcp_pure_acks += 1;
+            }
         }
         if let Err(r) = self.tcp_validate_incoming(sk, seg) {
             self.kfree_skb(skb, r);

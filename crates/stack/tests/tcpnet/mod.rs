@@ -43,7 +43,7 @@ pub struct Wire {
 }
 
 impl Wire {
-    pub fn from_a(&self) -> bool {
+    pub fn by_a(&self) -> bool {
         self.src == ip(A)
     }
     pub fn syn(&self) -> bool {
