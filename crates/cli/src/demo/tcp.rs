@@ -129,6 +129,9 @@ fn egress_step(point: &str) -> Option<u8> {
 fn ingress_step(point: &str) -> Option<u8> {
     Some(match point {
         "nic_rx" => 1,
+        "nic_rx_mac_filter" => 2,
+        "nic_rx_fcs_ok" => 3,
+        "nic_rx_dma" => 4,
         "irq_handler_entry" => 5,
         "napi_schedule" => 6,
         "napi_poll" | "netif_rx" => 7,
@@ -317,6 +320,13 @@ fn ingress(net: &Net, seg: u64, off: &dyn Fn(Instant) -> Duration) -> Vec<(usize
         }
         let note = match e.point {
             "nic_rx" => format!("{} frame arrives on the wire", dev_name(net, H3, e)),
+            "nic_rx_mac_filter" => "destination MAC accepted".into(),
+            "nic_rx_fcs_ok" if e.detail == 0 => {
+                "FCS good (frame unaltered by the link: not recomputed, as hardware reports it)"
+                    .into()
+            }
+            "nic_rx_fcs_ok" => "FCS computed and good".into(),
+            "nic_rx_dma" => format!("DMA into rx descriptor {}", e.detail),
             "tcp_recvmsg" => "read(): dequeued, copied to the application".into(),
             "consume_skb" => "skb freed".into(),
             "kfree_skb" => format!("dropped: {}", e.reason.map_or("?", |r| r.as_str())),

@@ -349,6 +349,13 @@ impl Stack {
                 return Ok(());
             }
         }
+        // detail 1: computed and good; 0: passed as good, unaltered.
+        self.tracer.skb_detail(
+            now,
+            "nic_rx_fcs_ok",
+            &frame,
+            u64::from(touched || nic.cfg.fcs_check == FcsCheck::Always),
+        );
         if frame.trim(len - ethernet::FCS_LEN).is_err() {
             stats.rx_length_errors += 1;
             stats.rx_errors += 1;
@@ -359,6 +366,7 @@ impl Stack {
             nic.hw.rx_filtered += 1;
             return Ok(());
         }
+        self.tracer.skb(now, "nic_rx_mac_filter", &frame);
         // Step 4: DMA into the next descriptor, if the driver has one ready.
         let slot = nic.rx_hw;
         let Some(desc) = nic.rx_ring.get_mut(slot) else {
@@ -371,6 +379,8 @@ impl Stack {
         }
         frame.meta = Default::default();
         frame.meta.ingress_dev = Some(ifindex);
+        self.tracer
+            .skb_detail(now, "nic_rx_dma", &frame, slot as u64);
         desc.buf = Some(frame); // page flip: the posted buffer goes back to the pool
         desc.done = true;
         nic.rx_hw = (slot + 1) % nic.rx_ring.len();

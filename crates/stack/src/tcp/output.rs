@@ -423,6 +423,12 @@ impl Stack {
             return false;
         }
         let mss = sk.mss_cache.max(1);
+        self.tracer.event_detail(
+            self.now,
+            "tcp_write_xmit",
+            None,
+            sk.write_queue.len() as u64,
+        );
         let mut sent_any = false;
         let mut cwnd_limited = false;
         let prior_packets = sk.packets_out;
