@@ -155,7 +155,7 @@ fn linux_allows(call: &Call, e: Errno) -> bool {
         Call::Bind { .. } => matches!(e, EBADF | EINVAL | EADDRINUSE | EADDRNOTAVAIL | EACCES),
         Call::Listen { .. } => matches!(e, EBADF | EINVAL | EADDRINUSE | EOPNOTSUPP),
         Call::Connect { .. } => {
-            async_err && e != EPIPE
+            async_err
                 || matches!(
                     e,
                     EBADF
