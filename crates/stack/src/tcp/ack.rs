@@ -179,6 +179,13 @@ impl Stack {
         }
         if res.snd_una_advanced {
             self.tcp_rearm_rto(sk);
+            // tcp_check_space: room again in the send buffer.
+            if sk.chrono_type == super::sock::Chrono::SndbufLimited && sk.wmem_queued < sk.sndbuf {
+                sk.chrono_stop(super::sock::Chrono::SndbufLimited, self.now);
+            }
+            if sk.rtx_queue.is_empty() && sk.write_queue.is_empty() {
+                sk.chrono_stop(super::sock::Chrono::Busy, self.now);
+            }
         }
         if sk.rtx_queue.is_empty()
             && sk.write_queue.is_empty()

@@ -382,6 +382,13 @@ impl Stack {
             // Add the skb to the socket's write queue.
             sk.write_queue.push_back(seg);
         }
+        if copied > 0 {
+            sk.chrono_start(super::sock::Chrono::Busy, self.now);
+        }
+        if copied < data.len() {
+            // Waiting for send buffer room (sk_stream_wait_memory).
+            sk.chrono_start(super::sock::Chrono::SndbufLimited, self.now);
+        }
         if copied == 0 {
             return Err(Errno::EAGAIN);
         }

@@ -60,6 +60,11 @@ pub struct TcpInfo {
     pub rcv_ooopack: u32,
     pub snd_wnd: u32,
     pub rcv_wnd: u32,
+    /// Microseconds busy sending, limited by the peer's window, limited by
+    /// the send buffer (`tcp_chrono`).
+    pub busy_time: u64,
+    pub rwnd_limited: u64,
+    pub sndbuf_limited: u64,
 }
 
 impl TcpInfo {
@@ -113,6 +118,9 @@ impl TcpInfo {
             ("tcpi_rcv_ooopack", u64::from(self.rcv_ooopack)),
             ("tcpi_snd_wnd", u64::from(self.snd_wnd)),
             ("tcpi_rcv_wnd", u64::from(self.rcv_wnd)),
+            ("tcpi_busy_time", self.busy_time),
+            ("tcpi_rwnd_limited", self.rwnd_limited),
+            ("tcpi_sndbuf_limited", self.sndbuf_limited),
         ]
     }
 }
@@ -200,6 +208,14 @@ impl Stack {
             rcv_ooopack: sk.rcv_ooopack,
             snd_wnd: sk.snd_wnd,
             rcv_wnd: sk.rcv_wnd,
+            busy_time: sk.chrono(super::sock::Chrono::Busy, now).as_micros()
+                + sk.chrono(super::sock::Chrono::RwndLimited, now).as_micros()
+                + sk.chrono(super::sock::Chrono::SndbufLimited, now)
+                    .as_micros(),
+            rwnd_limited: sk.chrono(super::sock::Chrono::RwndLimited, now).as_micros(),
+            sndbuf_limited: sk
+                .chrono(super::sock::Chrono::SndbufLimited, now)
+                .as_micros(),
         })
     }
 }

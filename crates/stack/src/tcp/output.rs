@@ -477,6 +477,17 @@ impl Stack {
             sent_any = true;
         }
         sk.cc.is_cwnd_limited = cwnd_limited;
+        // Stopped by the peer's window (not cwnd, not Nagle)?
+        let rwnd_limited = !cwnd_limited
+            && sk.write_queue.front().is_some_and(|f| {
+                let len = (f.skb.len() as u32).min(mss);
+                (f.seq + len).after(sk.snd_una + sk.snd_wnd)
+            });
+        if rwnd_limited {
+            sk.chrono_start(super::sock::Chrono::RwndLimited, self.now);
+        } else {
+            sk.chrono_stop(super::sock::Chrono::RwndLimited, self.now);
+        }
         if sent_any {
             if prior_packets == 0
                 || matches!(

@@ -124,6 +124,17 @@ pub(crate) struct TxSeg {
     pub delivered: u64,
 }
 
+/// `enum tcp_chrono`: what limits sending, timed for `tcp_info`
+/// (`tcpi_busy_time`, `tcpi_rwnd_limited`, `tcpi_sndbuf_limited`). Higher
+/// values take precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Chrono {
+    Unspec = 0,
+    Busy = 1,
+    RwndLimited = 2,
+    SndbufLimited = 3,
+}
+
 /// Shutdown bits (`sk_shutdown`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ShutdownBits {
@@ -350,6 +361,10 @@ pub struct TcpSock {
     pub(crate) rcv_rtt: Option<Duration>,
     pub(crate) rcv_rtt_seq: TcpSeqNumber,
     pub(crate) rcv_rtt_time: Instant,
+    pub(crate) chrono_type: Chrono,
+    pub(crate) chrono_start: Instant,
+    /// Time spent busy, receive-window limited, send-buffer limited.
+    pub(crate) chrono_stat: [Duration; 3],
 }
 
 impl TcpSock {
@@ -487,6 +502,9 @@ impl TcpSock {
             rcv_rtt: None,
             rcv_rtt_seq: z,
             rcv_rtt_time: now,
+            chrono_type: Chrono::Unspec,
+            chrono_start: now,
+            chrono_stat: [Duration::ZERO; 3],
         }
     }
 
@@ -540,6 +558,41 @@ impl TcpSock {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    fn chrono_set(&mut self, new: Chrono, now: Instant) {
+        let old = self.chrono_type as usize;
+        if old > 0 {
+            let d = now.saturating_since(self.chrono_start);
+            self.chrono_stat[old - 1] = self.chrono_stat[old - 1] + d;
+        }
+        self.chrono_start = now;
+        self.chrono_type = new;
+    }
+
+    /// `tcp_chrono_start()`: the more interesting condition wins.
+    pub(crate) fn chrono_start(&mut self, t: Chrono, now: Instant) {
+        if t > self.chrono_type {
+            self.chrono_set(t, now);
+        }
+    }
+
+    /// `tcp_chrono_stop()`: back to busy while data is queued, else idle.
+    pub(crate) fn chrono_stop(&mut self, t: Chrono, now: Instant) {
+        if self.rtx_queue.is_empty() && self.write_queue.is_empty() {
+            self.chrono_set(Chrono::Unspec, now);
+        } else if t == self.chrono_type {
+            self.chrono_set(Chrono::Busy, now);
+        }
+    }
+
+    /// A chronograph's total so far (the running one included).
+    pub(crate) fn chrono(&self, t: Chrono, now: Instant) -> Duration {
+        let mut d = self.chrono_stat[t as usize - 1];
+        if self.chrono_type == t {
+            d = d + now.saturating_since(self.chrono_start);
+        }
+        d
     }
 
     /// Notes that the segment starting at `seq` was delivered out of order.
