@@ -344,12 +344,37 @@ impl Stack {
             .event_detail(self.now, "tcp_sendmsg", None, data.len() as u64);
         self.tcp_slow_start_after_idle_check(sk);
         let goal = sk.mss_cache.max(1) as usize;
+        let size_goal = Self::tcp_xmit_size_goal(sk);
         let mut copied = 0usize;
         let lowat = sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat);
         while copied < data.len() {
-            // sk_stream_memory_free: the send buffer, and TCP_NOTSENT_LOWAT.
-            if sk.wmem_queued >= sk.sndbuf || sk.notsent_bytes() >= lowat {
-                break;
+            // Linux fills an skb of `size_goal` bytes (a GSO packet to be)
+            // before it checks for memory again: the unsent tail, from
+            // where it starts (or from snd_nxt once part of it is sent),
+            // may grow to size_goal without a check.
+            let tail_room = |sk: &super::sock::TcpSock| {
+                if sk.write_seq == sk.snd_nxt {
+                    return 0;
+                }
+                let start = if sk.vskb_start.after(sk.snd_nxt) {
+                    sk.vskb_start
+                } else {
+                    sk.snd_nxt
+                };
+                (start + size_goal).0.wrapping_sub(sk.write_seq.0) as i32
+            };
+            if tail_room(sk) <= 0 && copied > 0 {
+                // A full skb: push it (tcp_push_one / forced push), which
+                // may free room in the tail again.
+                self.tcp_write_xmit(sk, Nonagle::Normal);
+            }
+            if tail_room(sk) <= 0 {
+                // new_segment: sk_stream_memory_free (the send buffer, and
+                // TCP_NOTSENT_LOWAT).
+                if sk.wmem_queued >= sk.sndbuf || sk.notsent_bytes() >= lowat {
+                    break;
+                }
+                sk.vskb_start = sk.write_seq;
             }
             let rest = &data[copied..];
             // Fill the tail segment first (it is unsent: on the write queue).
@@ -502,6 +527,23 @@ impl Stack {
             }
             _ => Err(Errno::EAGAIN),
         }
+    }
+
+    /// `tcp_xmit_size_goal()`: the bytes one skb (a GSO packet to be) takes
+    /// before the next memory check: half the peer's largest window
+    /// (`tcp_bound_to_half_wnd`), at most 64 KiB, in whole MSS.
+    fn tcp_xmit_size_goal(sk: &super::sock::TcpSock) -> u32 {
+        let mss = sk.mss_cache.max(1);
+        let mut goal = 65536 - 1 - 320;
+        let cutoff = if sk.max_window > 536 {
+            sk.max_window >> 1
+        } else {
+            sk.max_window
+        };
+        if cutoff > 0 && goal > cutoff {
+            goal = cutoff.max(68 - 32);
+        }
+        (goal / mss * mss).max(mss)
     }
 
     /// `tcp_cleanup_rbuf()`: after a read, announce a window that grew a lot

@@ -194,6 +194,9 @@ pub struct TcpSock {
     pub(crate) snd_nxt: TcpSeqNumber,
     /// `write_seq`: one past the last byte queued by the application.
     pub(crate) write_seq: TcpSeqNumber,
+    /// Where the skb `tcp_sendmsg` is filling began (Linux's write-queue
+    /// tail, a GSO packet to be): the next memory check is at its end.
+    pub(crate) vskb_start: TcpSeqNumber,
     /// `snd_wnd`, bytes (already scaled).
     pub(crate) snd_wnd: u32,
     pub(crate) max_window: u32,
@@ -390,6 +393,7 @@ impl TcpSock {
             snd_una: z,
             snd_nxt: z,
             write_seq: z,
+            vskb_start: z,
             snd_wnd: 0,
             max_window: 0,
             snd_wl1: z,
