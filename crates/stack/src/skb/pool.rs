@@ -42,7 +42,7 @@ impl Default for PoolConfig {
         PoolConfig {
             small_size: 2048,
             large_size: 65536 + 512,
-            max_free_small: 4096,
+            max_free_small: 16384,
             max_free_large: 64,
             max_in_use: 0,
         }
@@ -107,7 +107,7 @@ impl SkbPool {
             ..cfg
         };
         let lists = FreeLists {
-            small: Vec::with_capacity(cfg.max_free_small),
+            small: Vec::with_capacity(cfg.max_free_small.min(1024)),
             large: Vec::with_capacity(cfg.max_free_large),
             stats: PoolStats::default(),
             next_id: 1,
