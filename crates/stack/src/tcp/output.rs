@@ -423,6 +423,11 @@ impl Stack {
             return false;
         }
         let mss = sk.mss_cache.max(1);
+        if !sk.write_queue.is_empty() {
+            // Also here: data queued while the peer's window was shut goes
+            // out after an idle period when the window opens.
+            self.tcp_slow_start_after_idle_check(sk);
+        }
         self.tracer.event_detail(
             self.now,
             "tcp_write_xmit",
