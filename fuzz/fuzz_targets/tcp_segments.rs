@@ -442,7 +442,7 @@ fuzz_target!(|data: &[u8]| {
                             now,
                             id,
                             &payload[..usize::from(arg)],
-                            SendFlags { more: arg & 1 == 1 },
+                            SendFlags { more: arg & 1 == 1, ..SendFlags::default() },
                         );
                     }
                     1 => {

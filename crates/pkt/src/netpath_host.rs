@@ -504,13 +504,12 @@ impl PktHost for NetpathHost {
             (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
             (MSG_ZEROCOPY, "MSG_ZEROCOPY"),
             (MSG_OOB, "MSG_OOB (urgent data)"),
-            (MSG_EOR, "MSG_EOR"),
         ] {
             if flags & f != 0 {
                 return Err(unsupported(format!("send with {what}")));
             }
         }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE;
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR;
         if flags & !known != 0 {
             return Err(unsupported(format!("send flags {flags:#x}")));
         }
@@ -531,6 +530,7 @@ impl PktHost for NetpathHost {
         }
         let sf = SendFlags {
             more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
         };
         let now = self.instant();
         self.zeros(len);

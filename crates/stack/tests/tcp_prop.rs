@@ -269,7 +269,15 @@ fn run_calls(seed: u64, preconnect: bool, steps: &[Step]) -> Result<(), TestCase
                 handles[h].push(c);
             }),
             Call::Send { len, more } => s
-                .tcp_send(now, id, &payload[..*len], SendFlags { more: *more })
+                .tcp_send(
+                    now,
+                    id,
+                    &payload[..*len],
+                    SendFlags {
+                        more: *more,
+                        ..SendFlags::default()
+                    },
+                )
                 .map(|n| assert!(n <= *len)),
             Call::Recv { len, peek } => s
                 .tcp_recv_flags(now, id, &mut buf[..*len], *peek)
@@ -457,7 +465,15 @@ impl Flow {
             let chunk = &self.data[self.sent..self.sent + n];
             let (wr, more) = (self.wr, self.wi % 3 == 1);
             match with_stack(sim, self.wr_node, |s, now| {
-                s.tcp_send(now, wr, chunk, SendFlags { more })
+                s.tcp_send(
+                    now,
+                    wr,
+                    chunk,
+                    SendFlags {
+                        more,
+                        ..SendFlags::default()
+                    },
+                )
             }) {
                 Ok(k) => {
                     prop_assert!(k > 0 && k <= n, "send returned {k} for {n} bytes");

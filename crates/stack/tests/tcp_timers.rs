@@ -212,8 +212,18 @@ fn cork_and_msg_more_hold_partial_segments() {
         data_from_a(&n).iter().map(|s| s.1).collect::<Vec<_>>(),
         vec![600]
     );
-    n.with_a(|st, now| st.tcp_send(now, c, &[1u8; 300], SendFlags { more: true }))
-        .unwrap();
+    n.with_a(|st, now| {
+        st.tcp_send(
+            now,
+            c,
+            &[1u8; 300],
+            SendFlags {
+                more: true,
+                ..SendFlags::default()
+            },
+        )
+    })
+    .unwrap();
     n.run_ms(50);
     assert_eq!(data_from_a(&n).len(), 1, "MSG_MORE holds a partial segment");
     n.with_a(|st, now| st.tcp_send(now, c, &[1u8; 300], SendFlags::default()))

@@ -13,7 +13,7 @@
 use core::net::Ipv4Addr;
 
 use super::output::{fresh_seg, Nonagle};
-use super::sock::{ListenState, TcpState, SEG_FIN, SEG_PSH};
+use super::sock::{ListenState, TcpState, SEG_EOR, SEG_FIN, SEG_PSH};
 use crate::dev::IfIndex;
 use crate::sock::table::BindOpts;
 use crate::sock::{Errno, SockId};
@@ -33,6 +33,9 @@ pub enum Shutdown {
 pub struct SendFlags {
     /// `MSG_MORE`: more data follows, do not push a partial segment.
     pub more: bool,
+    /// `MSG_EOR`: end of record; later writes never join this data's
+    /// segment (`TCP_SKB_CB(skb)->eor`).
+    pub eor: bool,
 }
 
 /// What `poll()` reports.
@@ -353,7 +356,11 @@ impl Stack {
             // where it starts (or from snd_nxt once part of it is sent),
             // may grow to size_goal without a check.
             let tail_room = |sk: &super::sock::TcpSock| {
-                if sk.write_seq == sk.snd_nxt {
+                let eor = sk
+                    .write_queue
+                    .back()
+                    .is_some_and(|t| t.flags & SEG_EOR != 0);
+                if sk.write_seq == sk.snd_nxt || eor {
                     return 0;
                 }
                 let start = if sk.vskb_start.after(sk.snd_nxt) {
@@ -380,7 +387,7 @@ impl Stack {
             // Fill the tail segment first (it is unsent: on the write queue).
             if let Some(tail) = sk.write_queue.back_mut() {
                 let room = goal.saturating_sub(tail.skb.len()).min(tail.skb.tailroom());
-                if room > 0 && tail.flags & SEG_FIN == 0 {
+                if room > 0 && tail.flags & (SEG_FIN | SEG_EOR) == 0 {
                     let n = room.min(rest.len());
                     if tail.skb.put_slice(&rest[..n]).is_ok() {
                         tail.end_seq += n as u32;
@@ -417,9 +424,12 @@ impl Stack {
         if copied == 0 {
             return Err(Errno::EAGAIN);
         }
-        if !flags.more {
-            if let Some(tail) = sk.write_queue.back_mut() {
+        if let Some(tail) = sk.write_queue.back_mut() {
+            if !flags.more {
                 tail.flags |= SEG_PSH;
+            }
+            if flags.eor {
+                tail.flags |= SEG_EOR;
             }
         }
         // Process the write queue (tcp_push).

@@ -18,7 +18,7 @@ use netpath_wire::tcp::{
     SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, TcpSeqNumber, TcpTimestamps,
 };
 
-use super::sock::{TcpSock, TcpState, TxSeg, XmitTimer, SEG_FIN, SEG_PSH, SEG_SYN};
+use super::sock::{TcpSock, TcpState, TxSeg, XmitTimer, SEG_EOR, SEG_FIN, SEG_PSH, SEG_SYN};
 use crate::ipv4::output::LL_RESERVED;
 use crate::skb::Skb;
 use crate::stack::Stack;
@@ -695,7 +695,7 @@ impl Stack {
             delivered: seg.delivered,
         };
         seg.end_seq = seg.seq + at;
-        seg.flags &= !(SEG_FIN | SEG_PSH);
+        seg.flags &= !(SEG_FIN | SEG_PSH | SEG_EOR);
         Some(tail)
     }
 

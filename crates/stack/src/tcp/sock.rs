@@ -98,6 +98,8 @@ impl TcpState {
 pub(crate) const SEG_SYN: u8 = 1;
 pub(crate) const SEG_FIN: u8 = 2;
 pub(crate) const SEG_PSH: u8 = 4;
+/// `TCP_SKB_CB(skb)->eor`: MSG_EOR ended a record here.
+pub(crate) const SEG_EOR: u8 = 8;
 
 /// One segment of the write or retransmit queue (`skb` + `tcp_skb_cb`).
 #[derive(Debug)]
