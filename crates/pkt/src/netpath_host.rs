@@ -23,6 +23,7 @@ use crate::run::host::{
 };
 use netpath::dev::nic::NicConfig;
 use netpath::dev::IfIndex;
+use netpath::ipv4::output::PmtuDisc;
 use netpath::skb::{PacketType, Skb};
 use netpath::sock::SockId;
 use netpath::stack::Stack;
@@ -296,6 +297,13 @@ impl NetpathHost {
             (SOL_IP, 2) => TcpOpt::Ttl(
                 u8::try_from(int()?.max(0)).map_err(|_| SysError::Errno(Errno::EINVAL))?,
             ),
+            (SOL_IP, 10) => TcpOpt::MtuDiscover(match int()? {
+                0 => PmtuDisc::Dont,
+                1 => PmtuDisc::Want,
+                2 => PmtuDisc::Do,
+                3 => PmtuDisc::Probe,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             _ => return Err(unsupported(opt_name(level, opt))),
         })
     }
@@ -645,6 +653,12 @@ impl PktHost for NetpathHost {
             },
             TcpOpt::Congestion(s) => OptValue::Str(s),
             TcpOpt::Ttl(x) | TcpOpt::Tos(x) => n(x.into()),
+            TcpOpt::MtuDiscover(m) => n(match m {
+                PmtuDisc::Dont => 0,
+                PmtuDisc::Want => 1,
+                PmtuDisc::Do => 2,
+                PmtuDisc::Probe => 3,
+            }),
             TcpOpt::BindToDevice(d) => n(d.map_or(0, |i| u64::from(i.0))),
         })
     }

@@ -92,6 +92,8 @@ pub enum TcpOpt {
     Ttl(u8),
     /// `IP_TOS`.
     Tos(u8),
+    /// `IP_MTU_DISCOVER`.
+    MtuDiscover(crate::ipv4::output::PmtuDisc),
     /// `SO_MARK`.
     Mark(u32),
     /// `SO_PRIORITY`.
@@ -888,6 +890,7 @@ impl Stack {
                     sk.ip_opts.ttl = Some(t);
                 }
                 TcpOpt::Tos(t) => sk.ip_opts.tos = t,
+                TcpOpt::MtuDiscover(m) => sk.ip_opts.pmtudisc = m,
                 TcpOpt::Mark(m) => sk.ip_opts.mark = m,
                 TcpOpt::Priority(p) => sk.ip_opts.priority = p,
             }
@@ -933,6 +936,7 @@ impl Stack {
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
+            TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),
             TcpOpt::Mark(_) => TcpOpt::Mark(sk.ip_opts.mark),
             TcpOpt::Priority(_) => TcpOpt::Priority(sk.ip_opts.priority),
         })
