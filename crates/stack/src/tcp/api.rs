@@ -365,7 +365,10 @@ impl Stack {
                 if sk.write_seq == sk.snd_nxt || eor {
                     return 0;
                 }
-                let start = if sk.vskb_start.after(sk.snd_nxt) {
+                // The tail skb's unsent part starts at vskb_start if that
+                // lies within [snd_nxt, write_seq), else at snd_nxt.
+                let start = if sk.vskb_start.after(sk.snd_nxt) && !sk.vskb_start.after(sk.write_seq)
+                {
                     sk.vskb_start
                 } else {
                     sk.snd_nxt
