@@ -778,7 +778,7 @@ fn a_full_tx_ring_stops_the_queue_and_completion_wakes_it() {
     // Each 1514-byte frame (+FCS, preamble, gap) takes exactly 1.2304 ms at 10 Mbit/s.
     let arrivals: Vec<u64> = got
         .iter()
-        .map(|s| s.meta.tstamp.unwrap().as_nanos())
+        .map(|s| s.meta.tstamp().unwrap().as_nanos())
         .collect();
     for w in arrivals.windows(2) {
         assert_eq!(w[1] - w[0], 1_230_400);

@@ -138,7 +138,7 @@ fn tbf_holds_its_rate_on_a_device_over_ten_seconds() {
     let got = t.received();
     let bytes: u64 = got
         .iter()
-        .filter(|s| s.meta.tstamp.is_some_and(|ts| ts <= horizon))
+        .filter(|s| s.meta.tstamp().is_some_and(|ts| ts <= horizon))
         .map(|s| (s.len() + 14) as u64)
         .sum();
     // burst + rate x 10 s, to within 2 %.
@@ -189,7 +189,7 @@ fn fq_codel_keeps_a_sparse_flow_fast_beside_a_bulk_one() {
     let sparse: Vec<u64> = got
         .iter()
         .filter(|s| s.data()[0] >= 200)
-        .map(|s| s.meta.tstamp.unwrap().as_nanos())
+        .map(|s| s.meta.tstamp().unwrap().as_nanos())
         .collect();
     assert_eq!(sparse.len(), 8);
     for (arr, sent) in sparse.iter().zip(&sent_at) {
@@ -200,7 +200,7 @@ fn fq_codel_keeps_a_sparse_flow_fast_beside_a_bulk_one() {
     let last_bulk = got
         .iter()
         .filter(|s| s.data()[0] < 200)
-        .map(|s| s.meta.tstamp.unwrap().as_nanos())
+        .map(|s| s.meta.tstamp().unwrap().as_nanos())
         .max()
         .unwrap();
     assert!(last_bulk > 300_000_000, "the bulk flow waited: {last_bulk}");

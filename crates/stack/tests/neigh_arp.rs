@@ -193,7 +193,7 @@ impl Net {
         self.with(h, |s, _| {
             std::iter::from_fn(|| s.tap_recv(tap))
                 .map(|k| Seen {
-                    at: k.meta.tstamp.unwrap_or_default(),
+                    at: k.meta.tstamp().unwrap_or_default(),
                     bytes: k.mac_header_bytes().to_vec(),
                 })
                 .collect()

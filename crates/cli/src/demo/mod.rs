@@ -121,7 +121,7 @@ fn describe_icmp(got: &[netpath::skb::Skb], start: Instant, seq: u16) -> String 
             d.first().copied().unwrap_or(0),
             d.get(1).copied().unwrap_or(0),
         );
-        let at = skb.meta.tstamp.unwrap_or(start);
+        let at = skb.meta.tstamp().unwrap_or(start);
         let ms = (at - start).as_nanos() as f64 / 1e6;
         match t {
             0 if d.get(6..8) == Some(&seq.to_be_bytes()[..]) => {

@@ -431,7 +431,7 @@ impl Stack {
         stats.rx_packets += 1;
         stats.rx_bytes += frame_len as u64;
         skb.meta.ingress_dev = Some(ifindex);
-        skb.meta.tstamp = Some(now);
+        skb.meta.set_tstamp(Some(now));
         // Hardware VLAN stripping (NETIF_F_HW_VLAN_CTAG_RX).
         if flags_offload && nic.cfg.vlan_rx_offload {
             vlan_hw_strip(&mut skb);

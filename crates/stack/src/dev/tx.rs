@@ -102,7 +102,7 @@ impl Stack {
                 }
             };
         }
-        skb.meta.tstamp = Some(now);
+        skb.meta.set_tstamp(Some(now));
         self.tracer.skb(now, "qdisc_enqueue", &skb);
         let mut ctx = QdiscCtx {
             now,

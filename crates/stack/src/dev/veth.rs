@@ -57,7 +57,7 @@ impl Stack {
         skb.meta = Default::default();
         skb.meta.vlan = vlan;
         skb.meta.priority = priority;
-        skb.meta.tstamp = Some(self.now);
+        skb.meta.set_tstamp(Some(self.now));
         let len = skb.len();
         if super::nic::eth_type_trans(&mut skb, to_mac).is_err() {
             self.kfree_skb(skb, DropReason::PktTooSmall);

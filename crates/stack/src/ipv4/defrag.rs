@@ -477,7 +477,7 @@ mod tests {
         skb.pull(ETH.len()).unwrap();
         skb.reset_network_header();
         skb.meta.ingress_dev = Some(IfIndex(1));
-        skb.meta.tstamp = Some(Instant::from_micros(stamp));
+        skb.meta.set_tstamp(Some(Instant::from_micros(stamp)));
         skb.meta.mark = stamp as u32;
         skb
     }
@@ -542,7 +542,7 @@ mod tests {
                     if let Some(whole) = got {
                         check_whole(&s, &whole, &orig);
                         // Metadata of the offset-0 fragment.
-                        assert_eq!(whole.meta.tstamp, Some(Instant::from_micros(1)));
+                        assert_eq!(whole.meta.tstamp(), Some(Instant::from_micros(1)));
                         assert_eq!(whole.meta.mark, 1);
                     }
                 }

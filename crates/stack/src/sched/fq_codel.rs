@@ -653,7 +653,7 @@ mod tests {
     fn pkt(pool: &SkbPool, hash: u32, len: usize, now: Instant) -> Skb {
         let mut skb = pool.alloc_from(64, &vec![0x5a; len]).unwrap();
         skb.meta.hash = hash;
-        skb.meta.tstamp = Some(now);
+        skb.meta.set_tstamp(Some(now));
         skb
     }
 
@@ -692,7 +692,7 @@ mod tests {
                 }
                 t_send = now + (1e9 / rate) as u64;
             } else if let Some(skb) = q.dequeue(&mut ctx) {
-                let sojourn = now - skb.meta.tstamp.unwrap().as_nanos();
+                let sojourn = now - skb.meta.tstamp().unwrap().as_nanos();
                 if now >= half {
                     sum += u128::from(sojourn);
                     n += 1;
@@ -795,7 +795,7 @@ mod tests {
                 q.enqueue(pkt(&pool, BULK, PKT, ctx.now), &mut ctx);
                 t_bulk += bulk_gap;
             } else if let Some(skb) = q.dequeue(&mut ctx) {
-                let sojourn = now - skb.meta.tstamp.unwrap().as_nanos();
+                let sojourn = now - skb.meta.tstamp().unwrap().as_nanos();
                 if skb.meta.hash == SPARSE {
                     sparse.push(sojourn);
                 } else {

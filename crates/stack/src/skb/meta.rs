@@ -39,10 +39,6 @@ pub enum ChecksumState {
     Partial { start: u16, offset: u16 },
 }
 
-/// The owning socket (`skb->sk`): an index into the socket table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SockRef(pub u32);
-
 /// Everything an skb carries besides its data and header offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkbMeta {
@@ -62,11 +58,13 @@ pub struct SkbMeta {
     pub priority: u32,
     /// `skb->hash`: flow hash (RSS/bond/fq); 0 = not computed.
     pub hash: u32,
-    /// `skb->tstamp`: when the packet arrived or is due to leave.
-    pub tstamp: Option<Instant>,
+    /// `skb->tstamp`: when the packet arrived or is due to leave, in ns
+    /// (`u64::MAX`: none). Read and set with [`SkbMeta::tstamp`] and
+    /// [`SkbMeta::set_tstamp`]; kept as a plain `u64` so that `Skb` stays
+    /// within 128 bytes (moves of it are then inline copies).
+    tstamp_ns: u64,
     /// `skb_dst()`: the route the packet follows, as routing decided it.
     pub dst: Option<crate::ipv4::route::Dst>,
-    pub sk: Option<SockRef>,
     pub ip_summed: ChecksumState,
     /// Set when the skb is freed as a drop (`kfree_skb_reason`).
     pub drop_reason: Option<DropReason>,
@@ -92,6 +90,17 @@ impl VlanInfo {
     }
 }
 
+impl SkbMeta {
+    /// `skb->tstamp`.
+    pub fn tstamp(&self) -> Option<Instant> {
+        (self.tstamp_ns != u64::MAX).then_some(Instant::from_nanos(self.tstamp_ns))
+    }
+
+    pub fn set_tstamp(&mut self, t: Option<Instant>) {
+        self.tstamp_ns = t.map_or(u64::MAX, |t| t.as_nanos().min(u64::MAX - 1));
+    }
+}
+
 impl Default for SkbMeta {
     fn default() -> Self {
         SkbMeta {
@@ -103,9 +112,8 @@ impl Default for SkbMeta {
             mark: 0,
             priority: 0,
             hash: 0,
-            tstamp: None,
+            tstamp_ns: u64::MAX,
             dst: None,
-            sk: None,
             ip_summed: ChecksumState::None,
             drop_reason: None,
         }

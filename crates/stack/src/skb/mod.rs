@@ -17,7 +17,7 @@
 mod meta;
 mod pool;
 
-pub use meta::{ChecksumState, PacketType, SkbMeta, SockRef, VlanInfo};
+pub use meta::{ChecksumState, PacketType, SkbMeta, VlanInfo};
 pub use pool::{PoolConfig, PoolStats, SkbPool};
 
 use core::fmt;
@@ -85,7 +85,9 @@ pub struct Skb {
     /// Always `Some` until `Drop` takes it.
     buf: Option<Arc<[u8]>>,
     pool: SkbPool,
-    id: u64,
+    /// Low 32 bits of the pool's counter (wraps after 4 G allocations; it
+    /// only correlates trace events), so that `Skb` fits in 128 bytes.
+    id: u32,
     data: u32,
     tail: u32,
     mac_header: u32,
@@ -100,7 +102,7 @@ impl Skb {
         Skb {
             buf: Some(buf),
             pool,
-            id,
+            id: id as u32,
             data: 0,
             tail: 0,
             mac_header: UNSET,
@@ -127,7 +129,7 @@ impl Skb {
     /// An id unique within the pool, carried by trace events (as the skb
     /// address is in Linux's tracepoints).
     pub fn id(&self) -> u64 {
-        self.id
+        u64::from(self.id)
     }
 
     /// `skb->len`: bytes between data and tail.
@@ -486,7 +488,7 @@ impl Skb {
         Ok(Skb {
             buf: Some(fresh),
             pool: self.pool.clone(),
-            id,
+            id: id as u32,
             data: self.data,
             tail: self.tail,
             mac_header: self.mac_header,
