@@ -172,8 +172,15 @@ impl Stack {
                 self.tcp_cwnd_reduction(sk, newly, una_advanced_no_loss)
             }
             _ => {
-                if res.acked > 0 && sk.cc.cwnd_limited() {
-                    sk.ca.cong_avoid(&mut sk.cc, self.now, res.acked);
+                // tcp_may_raise_cwnd: grow on in-order delivery (RFC 5681),
+                // or on any delivery once reordering is known to be high.
+                let may_raise = if sk.reordering > self.tcp.settings.reordering {
+                    newly > 0
+                } else {
+                    res.acked > 0
+                };
+                if may_raise && sk.cc.cwnd_limited() {
+                    sk.ca.cong_avoid(&mut sk.cc, self.now, newly);
                 }
             }
         }
