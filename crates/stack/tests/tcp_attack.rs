@@ -179,6 +179,24 @@ fn blind_rst_and_syn_injection_are_challenged_not_obeyed() {
     let _ = ack;
 }
 
+/// Injects `frame`, lets it arrive, and checks that B delivered nothing
+/// and counted one drop for `reason`.
+fn inject_dropped(
+    n: &mut Net,
+    s: netpath::sock::SockId,
+    frame: &[u8],
+    reason: netpath::drop::DropReason,
+) {
+    n.inject(frame);
+    n.run_ms(10);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        n.with_b(|st, now| st.tcp_recv(now, s, &mut buf)),
+        Err(Errno::EAGAIN)
+    );
+    assert_eq!(n.sb().drops().get(reason), 1, "{reason:?}");
+}
+
 #[test]
 fn blind_ack_and_data_injection_is_dropped() {
     let mut n = Net::new(3, link());
@@ -211,7 +229,7 @@ fn blind_ack_and_data_injection_is_dropped() {
     );
     assert_eq!(n.sb().tcp_ext_mib().tcp_challenge_ack, 1);
     // An ACK of data B never sent: dropped.
-    n.inject(&tcp_frame(
+    let f = tcp_frame(
         pa,
         pb,
         seq,
@@ -219,20 +237,10 @@ fn blind_ack_and_data_injection_is_dropped() {
         0x08,
         1000,
         b"EVIL",
-    ));
-    n.run_ms(10);
-    assert_eq!(
-        n.with_b(|st, now| st.tcp_recv(now, s, &mut buf)),
-        Err(Errno::EAGAIN)
     );
-    assert_eq!(
-        n.sb()
-            .drops()
-            .get(netpath::drop::DropReason::TcpAckUnsentData),
-        1
-    );
+    inject_dropped(&mut n, s, &f, netpath::drop::DropReason::TcpAckUnsentData);
     // Data outside the receive window: dropped, answered with a dup ACK.
-    n.inject(&tcp_frame(
+    let f = tcp_frame(
         pa,
         pb,
         seq.wrapping_add(1 << 24),
@@ -240,18 +248,8 @@ fn blind_ack_and_data_injection_is_dropped() {
         0x08,
         1000,
         b"EVIL",
-    ));
-    n.run_ms(10);
-    assert_eq!(
-        n.with_b(|st, now| st.tcp_recv(now, s, &mut buf)),
-        Err(Errno::EAGAIN)
     );
-    assert_eq!(
-        n.sb()
-            .drops()
-            .get(netpath::drop::DropReason::TcpInvalidSequence),
-        1
-    );
+    inject_dropped(&mut n, s, &f, netpath::drop::DropReason::TcpInvalidSequence);
     // A bad checksum: counted, dropped.
     let mut bad = tcp_frame(pa, pb, seq, Some(ack), 0x08, 1000, b"EVIL");
     bad[50] ^= 0xff;

@@ -138,16 +138,7 @@ fn black_hole_rto_backoff_then_etimedout() {
     n.run_ms(50);
     let rto0 = u64::from(n.sa().tcp_info(c).unwrap().rto / 1000);
     // Cut the cable.
-    let link = n.t.links[0];
-    n.t.sim
-        .set_link_config(
-            link,
-            LinkConfig {
-                loss: 1.0,
-                ..LinkConfig::default()
-            },
-        )
-        .unwrap();
+    n.cut_cable();
     let sent_at = n.now().as_nanos() / 1_000_000;
     n.ba.write_all(&mut n.t.sim, c, b"lost").unwrap();
     n.run_ms(1);
@@ -192,16 +183,7 @@ fn black_hole_rto_backoff_then_etimedout() {
 #[test]
 fn syn_to_a_black_hole_retries_six_times_then_etimedout_at_127_s() {
     let mut n = Net::new(4, LinkConfig::default());
-    let link = n.t.links[0];
-    n.t.sim
-        .set_link_config(
-            link,
-            LinkConfig {
-                loss: 1.0,
-                ..LinkConfig::default()
-            },
-        )
-        .unwrap();
+    n.cut_cable();
     // A static neighbour, so that the SYNs themselves reach the wire.
     let (nic, mac) = (
         n.a.nics[0],
@@ -230,16 +212,7 @@ fn tcp_user_timeout_bounds_the_retransmissions() {
     let (c, _s, _) = n.connected(80);
     n.with_a(|st, _| st.tcp_setsockopt(c, TcpOpt::UserTimeout(5000)))
         .unwrap();
-    let link = n.t.links[0];
-    n.t.sim
-        .set_link_config(
-            link,
-            LinkConfig {
-                loss: 1.0,
-                ..LinkConfig::default()
-            },
-        )
-        .unwrap();
+    n.cut_cable();
     let t0 = n.now();
     n.ba.write_all(&mut n.t.sim, c, b"x").unwrap();
     let mut buf = [0u8; 1];

@@ -127,16 +127,7 @@ fn keepalive_probes_and_their_timeout() {
     assert_eq!(answers[0].ack, answers[1].ack);
     // Cut the cable: probes every 2 s (TCP_KEEPINTVL), three unanswered
     // (TCP_KEEPCNT), then a RST and ETIMEDOUT.
-    let link = n.t.links[0];
-    n.t.sim
-        .set_link_config(
-            link,
-            LinkConfig {
-                loss: 1.0,
-                ..LinkConfig::default()
-            },
-        )
-        .unwrap();
+    n.cut_cable();
     n.run(Duration::from_secs(20));
     let p = probes(&n);
     assert_eq!(p.len(), 5, "{p:?}");

@@ -280,10 +280,7 @@ impl Stack {
         sk.highest_sack = iss;
         sk.ts_offset = ts_off;
         sk.inet_id = (iss.0 ^ (iss.0 >> 16)) as u16;
-        let st = &self.tcp.settings;
-        sk.tstamp_ok = st.timestamps;
-        sk.sack_ok = st.sack;
-        sk.wscale_ok = st.window_scaling;
+        sk.offer_syn_options(&self.tcp.settings);
         sk.mss_clamp = if sk.user_mss > 0 { sk.user_mss } else { 536 };
         sk.advmss = self.tcp_advmss(&sk);
         sk.rcv_mss = u32::from(sk.advmss);

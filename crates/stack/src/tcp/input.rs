@@ -518,13 +518,7 @@ impl Stack {
             }
             // SYN-ACK.
             self.tcp_learn_syn_options(sk, seg);
-            sk.irs = seg.seq;
-            sk.rcv_nxt = seg.seq + 1;
-            sk.rcv_wup = sk.rcv_nxt;
-            sk.copied_seq = sk.rcv_nxt;
-            sk.snd_wnd = u32::from(seg.wnd);
-            sk.max_window = sk.snd_wnd;
-            sk.snd_wl1 = seg.seq;
+            sk.init_from_syn(seg.seq, seg.wnd);
             // The SYN leaves the retransmit queue; RTT from it (Karn).
             if let Some(syn) = sk.rtx_queue.pop_front() {
                 sk.packets_out = sk.packets_out.saturating_sub(1);
@@ -579,13 +573,7 @@ impl Stack {
         if seg.flags.syn() {
             // Simultaneous open (RFC 9293 §3.5 figure 8).
             self.tcp_learn_syn_options(sk, seg);
-            sk.irs = seg.seq;
-            sk.rcv_nxt = seg.seq + 1;
-            sk.rcv_wup = sk.rcv_nxt;
-            sk.copied_seq = sk.rcv_nxt;
-            sk.snd_wnd = u32::from(seg.wnd);
-            sk.max_window = sk.snd_wnd;
-            sk.snd_wl1 = seg.seq;
+            sk.init_from_syn(seg.seq, seg.wnd);
             self.tcp_set_state(sk, TcpState::SynRecv);
             let iss = sk.iss;
             self.tcp_transmit(

@@ -24,6 +24,15 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+fn cookie_flow(seg: &Seg) -> syncookies::CookieFlow {
+    syncookies::CookieFlow {
+        saddr: seg.saddr,
+        daddr: seg.daddr,
+        sport: seg.sport,
+        dport: seg.dport,
+    }
+}
+
 impl Stack {
     /// `secure_tcp_seq()`: a keyed hash of the 4-tuple plus a 64 ns clock
     /// (RFC 6528).
@@ -83,6 +92,14 @@ impl Stack {
             m = m.min(sk.user_mss);
         }
         m
+    }
+
+    /// What a listener's answer to `seg` (a SYN) uses: our offer, the
+    /// peer's options, the TSval offset of the address pair.
+    fn tcp_passive_syn_options(&mut self, sk: &mut TcpSock, seg: &Seg) {
+        sk.offer_syn_options(&self.tcp.settings);
+        sk.ts_offset = self.secure_tcp_ts_off(seg.daddr, seg.saddr);
+        self.tcp_learn_syn_options(sk, seg);
     }
 
     /// A segment for a listening socket.
@@ -205,19 +222,8 @@ impl Stack {
         sk.snd_nxt = iss;
         sk.write_seq = iss;
         sk.highest_sack = iss;
-        sk.irs = seg.seq;
-        sk.rcv_nxt = seg.seq + 1;
-        sk.rcv_wup = sk.rcv_nxt;
-        sk.copied_seq = sk.rcv_nxt;
-        sk.snd_wnd = u32::from(seg.wnd);
-        sk.max_window = sk.snd_wnd;
-        sk.snd_wl1 = seg.seq;
-        let st = &self.tcp.settings;
-        sk.tstamp_ok = st.timestamps;
-        sk.sack_ok = st.sack;
-        sk.wscale_ok = st.window_scaling;
-        sk.ts_offset = self.secure_tcp_ts_off(seg.daddr, seg.saddr);
-        self.tcp_learn_syn_options(&mut sk, seg);
+        sk.init_from_syn(seg.seq, seg.wnd);
+        self.tcp_passive_syn_options(&mut sk, seg);
         sk.advmss = self.tcp_advmss(&sk);
         let mss = u32::from(sk.advmss) - if sk.tstamp_ok { 12 } else { 0 };
         self.tcp_select_initial_window(&mut sk, mss);
@@ -245,7 +251,11 @@ impl Stack {
         let secret = self.tcp.secret;
         let peer_mss = seg.opts.mss.unwrap_or(536);
         let (isn, mss) = syncookies::cookie_v4_init_sequence(
-            secret, seg.saddr, seg.daddr, seg.sport, seg.dport, seg.seq, peer_mss, self.now,
+            secret,
+            &cookie_flow(seg),
+            seg.seq,
+            peer_mss,
+            self.now,
         );
         let mut tmp = Box::new(TcpSock::new(SockId(u32::MAX), &self.tcp.settings, self.now));
         if let Some(p) = self.tcp.get(lid) {
@@ -256,14 +266,8 @@ impl Stack {
         tmp.local = (seg.daddr, seg.dport);
         tmp.remote = (seg.saddr, seg.sport);
         tmp.iss = isn;
-        tmp.irs = seg.seq;
-        tmp.rcv_nxt = seg.seq + 1;
-        let st = &self.tcp.settings;
-        tmp.tstamp_ok = st.timestamps;
-        tmp.sack_ok = st.sack;
-        tmp.wscale_ok = st.window_scaling;
-        tmp.ts_offset = self.secure_tcp_ts_off(seg.daddr, seg.saddr);
-        self.tcp_learn_syn_options(&mut tmp, seg);
+        tmp.init_from_syn(seg.seq, seg.wnd);
+        self.tcp_passive_syn_options(&mut tmp, seg);
         // Without timestamps the cookie cannot carry SACK or wscale.
         if !tmp.tstamp_ok {
             tmp.sack_ok = false;
@@ -302,9 +306,9 @@ impl Stack {
         let secret = self.tcp.secret;
         let cookie = seg.ack - 1;
         let sseq = seg.seq - 1;
-        let Some(mss) = syncookies::cookie_v4_check(
-            secret, seg.saddr, seg.daddr, seg.sport, seg.dport, sseq, cookie, self.now,
-        ) else {
+        let Some(mss) =
+            syncookies::cookie_v4_check(secret, &cookie_flow(seg), sseq, cookie, self.now)
+        else {
             if self.tcp.ext.syncookies_sent > 0 {
                 self.tcp.ext.syncookies_failed += 1;
             }

@@ -885,19 +885,7 @@ impl Stack {
         let Ok(skb) = self.pool.alloc(0) else {
             return false;
         };
-        let seg = TxSeg {
-            seq: sk.iss,
-            end_seq: sk.iss + 1,
-            skb,
-            flags: SEG_SYN,
-            sent: self.now,
-            first_sent: self.now,
-            sacked: false,
-            lost: false,
-            retrans: false,
-            ever_retrans: false,
-            delivered: 0,
-        };
+        let seg = fresh_seg(sk.iss, skb, SEG_SYN, self.now);
         let mut flags = TcpFlags::SYN;
         if with_ack {
             flags |= TcpFlags::ACK;
@@ -928,19 +916,8 @@ impl Stack {
             let Ok(skb) = self.pool.alloc(0) else {
                 return;
             };
-            sk.write_queue.push_back(TxSeg {
-                seq: sk.write_seq,
-                end_seq: sk.write_seq + 1,
-                skb,
-                flags: SEG_FIN,
-                sent: self.now,
-                first_sent: self.now,
-                sacked: false,
-                lost: false,
-                retrans: false,
-                ever_retrans: false,
-                delivered: 0,
-            });
+            sk.write_queue
+                .push_back(fresh_seg(sk.write_seq, skb, SEG_FIN, self.now));
         }
         sk.write_seq += 1;
         self.tcp_write_xmit(sk, Nonagle::Push);

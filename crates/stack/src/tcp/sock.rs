@@ -601,6 +601,25 @@ impl TcpSock {
         d
     }
 
+    /// The receive side from the peer's SYN (or SYN-ACK) with sequence
+    /// number `seq` and window `wnd` (a SYN's window is never scaled).
+    pub(crate) fn init_from_syn(&mut self, seq: TcpSeqNumber, wnd: u16) {
+        self.irs = seq;
+        self.rcv_nxt = seq + 1;
+        self.rcv_wup = self.rcv_nxt;
+        self.copied_seq = self.rcv_nxt;
+        self.snd_wnd = u32::from(wnd);
+        self.max_window = self.snd_wnd;
+        self.snd_wl1 = seq;
+    }
+
+    /// The options our SYN or SYN-ACK offers, from the settings.
+    pub(crate) fn offer_syn_options(&mut self, st: &TcpSettings) {
+        self.tstamp_ok = st.timestamps;
+        self.sack_ok = st.sack;
+        self.wscale_ok = st.window_scaling;
+    }
+
     /// Notes that the segment starting at `seq` was delivered out of order.
     pub(crate) fn note_reordering(&mut self, seq: TcpSeqNumber) {
         if self.reord_low.is_none_or(|l| seq.before(l)) {

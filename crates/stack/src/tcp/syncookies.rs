@@ -44,17 +44,18 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn cookie_hash(
-    secret: u64,
-    saddr: Ipv4Addr,
-    daddr: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    count: u32,
-    c: u64,
-) -> u32 {
-    let a = u64::from(u32::from(saddr)) << 32 | u64::from(u32::from(daddr));
-    let b = u64::from(sport) << 48 | u64::from(dport) << 32 | u64::from(count);
+/// The connection a cookie is for: the SYN's source and destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieFlow {
+    pub saddr: Ipv4Addr,
+    pub daddr: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+fn cookie_hash(secret: u64, f: &CookieFlow, count: u32, c: u64) -> u32 {
+    let a = u64::from(u32::from(f.saddr)) << 32 | u64::from(u32::from(f.daddr));
+    let b = u64::from(f.sport) << 48 | u64::from(f.dport) << 32 | u64::from(count);
     (mix(mix(a ^ secret ^ c) ^ b) >> 32) as u32
 }
 
@@ -66,21 +67,17 @@ pub fn cookie_time(now: Instant) -> u32 {
 /// `__cookie_v4_init_sequence()`: the ISN for a SYN from `saddr:sport` to
 /// `daddr:dport` with sequence `sseq` and MSS `mss`. Returns the ISN and
 /// the MSS the cookie encodes.
-#[allow(clippy::too_many_arguments)]
 pub fn cookie_v4_init_sequence(
     secret: u64,
-    saddr: Ipv4Addr,
-    daddr: Ipv4Addr,
-    sport: u16,
-    dport: u16,
+    flow: &CookieFlow,
     sseq: TcpSeqNumber,
     mss: u16,
     now: Instant,
 ) -> (TcpSeqNumber, u16) {
     let idx = MSSTAB.iter().rposition(|&m| m <= mss).unwrap_or(0);
     let count = cookie_time(now);
-    let h1 = cookie_hash(secret, saddr, daddr, sport, dport, 0, 1);
-    let h2 = cookie_hash(secret, saddr, daddr, sport, dport, count, 2);
+    let h1 = cookie_hash(secret, flow, 0, 1);
+    let h2 = cookie_hash(secret, flow, count, 2);
     let cookie = h1
         .wrapping_add(sseq.0)
         .wrapping_add(count << COOKIEBITS)
@@ -91,33 +88,21 @@ pub fn cookie_v4_init_sequence(
 /// `__cookie_v4_check()`: the MSS if `cookie` (the ACK number minus one)
 /// was made for this 4-tuple and peer ISN `sseq` (the ACK's sequence
 /// number minus one) within the last two minutes.
-#[allow(clippy::too_many_arguments)]
 pub fn cookie_v4_check(
     secret: u64,
-    saddr: Ipv4Addr,
-    daddr: Ipv4Addr,
-    sport: u16,
-    dport: u16,
+    flow: &CookieFlow,
     sseq: TcpSeqNumber,
     cookie: TcpSeqNumber,
     now: Instant,
 ) -> Option<u16> {
     let count = cookie_time(now);
-    let h1 = cookie_hash(secret, saddr, daddr, sport, dport, 0, 1);
+    let h1 = cookie_hash(secret, flow, 0, 1);
     let c = cookie.0.wrapping_sub(h1).wrapping_sub(sseq.0);
     let diff = count.wrapping_sub(c >> COOKIEBITS) & (u32::MAX >> COOKIEBITS);
     if diff >= MAX_AGE {
         return None;
     }
-    let h2 = cookie_hash(
-        secret,
-        saddr,
-        daddr,
-        sport,
-        dport,
-        count.wrapping_sub(diff),
-        2,
-    );
+    let h2 = cookie_hash(secret, flow, count.wrapping_sub(diff), 2);
     let idx = (c.wrapping_sub(h2) & COOKIEMASK) as usize;
     MSSTAB.get(idx).copied()
 }
@@ -171,37 +156,46 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
+    fn flow(sport: u16) -> CookieFlow {
+        CookieFlow {
+            saddr: A,
+            daddr: B,
+            sport,
+            dport: 80,
+        }
+    }
+
     #[test]
     fn cookie_round_trip_and_expiry() {
         let t0 = Instant::from_secs(1000);
-        let (isn, mss) = cookie_v4_init_sequence(7, A, B, 40000, 80, TcpSeqNumber(5), 1460, t0);
+        let (isn, mss) = cookie_v4_init_sequence(7, &flow(40000), TcpSeqNumber(5), 1460, t0);
         assert_eq!(mss, 1460);
         assert_eq!(
-            cookie_v4_check(7, A, B, 40000, 80, TcpSeqNumber(5), isn, t0),
+            cookie_v4_check(7, &flow(40000), TcpSeqNumber(5), isn, t0),
             Some(1460)
         );
         // Still valid a minute later, not after two.
         let t1 = Instant::from_secs(1000 + 60);
         assert_eq!(
-            cookie_v4_check(7, A, B, 40000, 80, TcpSeqNumber(5), isn, t1),
+            cookie_v4_check(7, &flow(40000), TcpSeqNumber(5), isn, t1),
             Some(1460)
         );
         let t2 = Instant::from_secs(1000 + 180);
         assert_eq!(
-            cookie_v4_check(7, A, B, 40000, 80, TcpSeqNumber(5), isn, t2),
+            cookie_v4_check(7, &flow(40000), TcpSeqNumber(5), isn, t2),
             None
         );
         // Another port, another peer ISN, another secret: refused.
         assert_eq!(
-            cookie_v4_check(7, A, B, 40001, 80, TcpSeqNumber(5), isn, t0),
+            cookie_v4_check(7, &flow(40001), TcpSeqNumber(5), isn, t0),
             None
         );
         assert_eq!(
-            cookie_v4_check(7, A, B, 40000, 80, TcpSeqNumber(5 + 1000), isn, t0),
+            cookie_v4_check(7, &flow(40000), TcpSeqNumber(5 + 1000), isn, t0),
             None
         );
         assert_eq!(
-            cookie_v4_check(8, A, B, 40000, 80, TcpSeqNumber(5), isn, t0),
+            cookie_v4_check(8, &flow(40000), TcpSeqNumber(5), isn, t0),
             None
         );
     }
@@ -210,11 +204,35 @@ mod tests {
     fn mss_table_rounds_down() {
         let t = Instant::from_secs(5);
         assert_eq!(
-            cookie_v4_init_sequence(1, A, B, 1, 2, TcpSeqNumber(0), 1400, t).1,
+            cookie_v4_init_sequence(
+                1,
+                &CookieFlow {
+                    saddr: A,
+                    daddr: B,
+                    sport: 1,
+                    dport: 2
+                },
+                TcpSeqNumber(0),
+                1400,
+                t
+            )
+            .1,
             1300
         );
         assert_eq!(
-            cookie_v4_init_sequence(1, A, B, 1, 2, TcpSeqNumber(0), 100, t).1,
+            cookie_v4_init_sequence(
+                1,
+                &CookieFlow {
+                    saddr: A,
+                    daddr: B,
+                    sport: 1,
+                    dport: 2
+                },
+                TcpSeqNumber(0),
+                100,
+                t
+            )
+            .1,
             536
         );
     }

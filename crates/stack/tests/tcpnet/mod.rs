@@ -275,6 +275,16 @@ pub fn tcp_frame(
 }
 
 impl Net {
+    /// Cuts the cable: from now on every frame is lost.
+    pub fn cut_cable(&mut self) {
+        let link = self.t.links[0];
+        let dead = LinkConfig {
+            loss: 1.0,
+            ..LinkConfig::default()
+        };
+        self.t.sim.set_link_config(link, dead).unwrap();
+    }
+
     /// Puts `frame` on the wire from A's end (a third party on A's cable).
     pub fn inject(&mut self, frame: &[u8]) {
         let skb = self.t.sim.pool().alloc_from(64, frame).unwrap();
