@@ -17,21 +17,20 @@
 //!
 //! `cargo bench --bench tcp_bulk -- --warm-up-time 1 --measurement-time 5`
 
+mod common;
+use common::{link, netpath_host};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use netpath::dev::nic::NicConfig;
 use netpath::sim::blocking::{with_stack, Blocking};
-use netpath::sim::{LinkConfig, NodeId, PortId, Sim, SimHost};
+use netpath::sim::{PortId, Sim};
 use netpath::sock::Errno;
-use netpath::stack::Stack;
 use netpath::tcp::SendFlags;
 use netpath::time::Duration;
 use netpath_smolnode::smoltcp::socket::tcp::State;
 use netpath_smolnode::smoltcp::wire::Ipv4Address;
 use netpath_smolnode::{with_smol, SmolConfig, SmolHost, PORT};
-use netpath_wire::ethernet::EthernetAddress;
 
 /// Payload per iteration.
 const BYTES: usize = 8 << 20;
@@ -50,13 +49,6 @@ const APP_STEP: Duration = Duration::from_micros(20);
 const SIM_LIMIT: Duration = Duration::from_secs(60);
 
 /// The link every case uses: no latency, no rate limit, no impairment.
-fn link() -> LinkConfig {
-    LinkConfig {
-        latency: Duration::ZERO,
-        ..LinkConfig::default()
-    }
-}
-
 /// What one transfer did (returned so the work cannot be optimised away and
 /// so cases can be compared beyond wall-clock time).
 #[derive(Debug, Clone, Copy)]
@@ -141,22 +133,6 @@ fn bulk_smoltcp(bytes: usize) -> Bulk {
 
 /// A netpath host with one NIC (`eth0`, up) with `addr/24`, cabled to
 /// port 0.
-fn netpath_host(sim: &mut Sim, mac_last: u8, addr: Ipv4Addr) -> NodeId {
-    let mut st = Stack::with_pool(sim.pool().clone());
-    let nic = st
-        .add_nic(
-            "eth0",
-            EthernetAddress([2, 0, 0, 0, 0, mac_last]),
-            NicConfig::default(),
-        )
-        .expect("nic");
-    st.set_up(nic, true).expect("up");
-    st.ip_addr_add(nic, addr, 24).expect("addr");
-    let mut h = SimHost::new(st);
-    h.cable(PortId(0), nic);
-    sim.add_node(Box::new(h))
-}
-
 /// netpath ↔ netpath: `bytes` from client to server; the client closes
 /// after the last byte and the transfer is complete when the server reads
 /// end of stream.

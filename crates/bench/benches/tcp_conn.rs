@@ -18,19 +18,18 @@
 //!
 //! `cargo bench -p netpath-bench --bench tcp_conn -- --warm-up-time 1 --measurement-time 5`
 
+mod common;
+use common::{link, netpath_host};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use netpath::dev::nic::NicConfig;
 use netpath::sim::blocking::{stack, with_stack, Blocking};
-use netpath::sim::{LinkConfig, NodeId, PortId, Sim, SimHost};
+use netpath::sim::{PortId, Sim};
 use netpath::sock::{Errno, SockId};
-use netpath::stack::Stack;
 use netpath::tcp::sock::TcpSock;
 use netpath::time::Duration;
-use netpath_wire::ethernet::EthernetAddress;
 
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -39,29 +38,6 @@ const SERVER_PORT: u16 = 80;
 const BATCH: u64 = 200;
 /// Idle connections for the memory figure.
 const IDLE: usize = 5000;
-
-fn link() -> LinkConfig {
-    LinkConfig {
-        latency: Duration::ZERO,
-        ..LinkConfig::default()
-    }
-}
-
-fn netpath_host(sim: &mut Sim, mac_last: u8, addr: Ipv4Addr) -> NodeId {
-    let mut st = Stack::with_pool(sim.pool().clone());
-    let nic = st
-        .add_nic(
-            "eth0",
-            EthernetAddress([2, 0, 0, 0, 0, mac_last]),
-            NicConfig::default(),
-        )
-        .expect("nic");
-    st.set_up(nic, true).expect("up");
-    st.ip_addr_add(nic, addr, 24).expect("addr");
-    let mut h = SimHost::new(st);
-    h.cable(PortId(0), nic);
-    sim.add_node(Box::new(h))
-}
 
 struct Pair {
     sim: Sim,
