@@ -183,6 +183,23 @@ impl Stack {
         ok
     }
 
+    /// A segment without data (ACK, probe, RST) at `seq`.
+    pub(crate) fn tcp_send_ctl(
+        &mut self,
+        sk: &mut TcpSock,
+        seq: TcpSeqNumber,
+        flags: TcpFlags,
+    ) -> bool {
+        self.tcp_transmit(
+            sk,
+            OutSeg {
+                seq,
+                flags,
+                payload: &[],
+            },
+        )
+    }
+
     /// `tcp_event_ack_sent()`: an ACK went out, the delayed one is void.
     fn tcp_event_ack_sent(&mut self, sk: &mut TcpSock) {
         sk.quick = sk.quick.saturating_sub(1);
@@ -286,14 +303,7 @@ impl Stack {
         let seq = Self::tcp_acceptable_seq(sk);
         self.tracer
             .event_detail(self.now, "tcp_send_ack", None, u64::from(sk.rcv_nxt.0));
-        self.tcp_transmit(
-            sk,
-            OutSeg {
-                seq,
-                flags: TcpFlags::ACK,
-                payload: &[],
-            },
-        );
+        self.tcp_send_ctl(sk, seq, TcpFlags::ACK);
     }
 
     /// `tcp_send_challenge_ack()` (RFC 5961): an ACK to an out-of-window
@@ -842,14 +852,7 @@ impl Stack {
     /// number it has seen (snd_una - 1): zero-window and keepalive probes.
     pub(crate) fn tcp_xmit_probe_skb(&mut self, sk: &mut TcpSock) {
         let seq = sk.snd_una - 1;
-        self.tcp_transmit(
-            sk,
-            OutSeg {
-                seq,
-                flags: TcpFlags::ACK,
-                payload: &[],
-            },
-        );
+        self.tcp_send_ctl(sk, seq, TcpFlags::ACK);
     }
 
     /// `tcp_write_wakeup()`: send what the window allows of the next
@@ -927,14 +930,7 @@ impl Stack {
     /// data, SO_LINGER 0, abort).
     pub(crate) fn tcp_send_active_reset(&mut self, sk: &mut TcpSock) {
         let seq = Self::tcp_acceptable_seq(sk);
-        self.tcp_transmit(
-            sk,
-            OutSeg {
-                seq,
-                flags: TcpFlags::RST | TcpFlags::ACK,
-                payload: &[],
-            },
-        );
+        self.tcp_send_ctl(sk, seq, TcpFlags::RST | TcpFlags::ACK);
     }
 }
 
