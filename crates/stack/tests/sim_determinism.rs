@@ -173,6 +173,7 @@ fn rough_link() -> LinkConfig {
         reorder_delay: Duration::from_millis(2),
         corrupt: 0.05,
         queue_limit: 2,
+        ce_mark: 0.0,
     }
 }
 

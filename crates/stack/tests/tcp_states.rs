@@ -349,3 +349,52 @@ fn self_connect_opens_and_closes() {
     n.run(Duration::from_secs(61));
     assert_eq!(n.sb().tcp_socket_count(), 0, "{:?}", n.sb().tcp_sockets());
 }
+
+#[test]
+fn ecn_negotiation_ect0_ce_echo_and_cwr() {
+    // A link that marks 2 % of ECN-capable packets CE (an AQM router).
+    let mut n = Net::new(
+        11,
+        LinkConfig {
+            latency: Duration::from_millis(2),
+            ce_mark: 0.02,
+            ..LinkConfig::default()
+        },
+    );
+    n.with_a(|s, _| s.sysctl_tcp("net.ipv4.tcp_ecn", "1"))
+        .unwrap();
+    let (c, s, _) = n.connected(80);
+    let data: Vec<u8> = (0..400_000u32).map(|i| i as u8).collect();
+    let got = n.transfer(c, s, &data, Duration::from_secs(60));
+    assert!(got == data);
+    let segs = n.segments();
+    // RFC 3168 §6.1.1: SYN with ECE+CWR, SYN-ACK with ECE.
+    let syn = &segs[0];
+    assert!(syn.syn() && syn.flags.ece() && syn.flags.cwr());
+    let synack = &segs[1];
+    assert!(synack.syn() && synack.flags.ece() && !synack.flags.cwr());
+    // New data is ECT(0) (or CE once marked); pure ACKs are not ECT.
+    let data_a: Vec<_> = segs.iter().filter(|w| w.by_a() && w.len > 0).collect();
+    assert!(
+        data_a.iter().all(|w| w.ecn == 2),
+        "ECT(0) as sent at A's end"
+    );
+    assert!(segs
+        .iter()
+        .filter(|w| !w.by_a() && w.len == 0)
+        .all(|w| w.ecn == 0));
+    // CE marks made B echo ECE; A answered with CWR and reduced.
+    let marked = n.t.sim.link_stats(n.t.links[0]).unwrap().ce_marked;
+    assert!(marked > 0);
+    let ece = segs
+        .iter()
+        .filter(|w| !w.by_a() && w.flags.ece() && !w.syn())
+        .count();
+    let cwr = data_a.iter().filter(|w| w.flags.cwr()).count();
+    assert!(ece > 0 && cwr > 0, "ECE {ece} CWR {cwr}");
+    assert!(cwr <= marked as usize);
+    let info = n.sa().tcp_info(c).unwrap();
+    assert!(info.snd_ssthresh < 0x7fff_ffff, "cwnd was reduced");
+    // No loss, so no retransmission: ECN signalled congestion instead.
+    assert_eq!(n.sa().tcp_mib().retrans_segs, 0);
+}

@@ -42,6 +42,10 @@ pub struct LinkConfig {
     /// Frames that may wait behind the one being serialised, per sending end
     /// (only meaningful with a bit rate); more are dropped and counted.
     pub queue_limit: usize,
+    /// Probability that an ECN-capable IPv4 packet (ECT(0) or ECT(1)) is
+    /// marked CE on its way, as an AQM router marks instead of dropping
+    /// (RFC 3168). The router rewrites the checksum and the FCS.
+    pub ce_mark: f64,
 }
 
 impl Default for LinkConfig {
@@ -56,6 +60,7 @@ impl Default for LinkConfig {
             corrupt: 0.0,
             // Linux's default txqueuelen.
             queue_limit: 1000,
+            ce_mark: 0.0,
         }
     }
 }
@@ -89,6 +94,7 @@ impl LinkConfig {
             ("duplicate", self.duplicate),
             ("reorder", self.reorder),
             ("corrupt", self.corrupt),
+            ("ce_mark", self.ce_mark),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(LinkConfigError::Probability { field, value });
@@ -132,6 +138,8 @@ pub struct LinkStats {
     pub reordered: u64,
     /// Copies with a bit flipped.
     pub corrupted: u64,
+    /// ECN-capable packets marked CE.
+    pub ce_marked: u64,
     /// Frames refused by a full sending queue.
     pub queue_dropped: u64,
     /// Copies on the way now (scheduled, not yet delivered).
@@ -250,6 +258,10 @@ impl Link {
             self.stats.reordered += 1;
             at += self.cfg.reorder_delay;
         }
+        // No draw unless marking is on: existing seeds keep their runs.
+        if self.cfg.ce_mark > 0.0 && self.rng.chance(self.cfg.ce_mark) && mark_ce(&mut skb) {
+            self.stats.ce_marked += 1;
+        }
         let mut touched = false;
         if self.rng.chance(self.cfg.corrupt) && !skb.is_empty() {
             let bit = self.rng.gen_range(0..skb.len() as u64 * 8);
@@ -261,6 +273,29 @@ impl Link {
         }
         Arrival { at, skb, touched }
     }
+}
+
+/// Sets CE in an untagged Ethernet frame's IPv4 header if it is ECT,
+/// updating the header checksum (RFC 1624) and the FCS. False if the frame
+/// is not an ECN-capable IPv4 packet.
+fn mark_ce(skb: &mut Skb) -> bool {
+    let d = skb.data();
+    if d.len() < 14 + 20 + 4 || d[12..14] != [0x08, 0x00] || d[14] >> 4 != 4 {
+        return false;
+    }
+    let tos = d[15];
+    if tos & 3 == 0 || tos & 3 == 3 {
+        return false;
+    }
+    let data = skb.data_mut();
+    let old = u16::from_be_bytes([data[14], data[15]]);
+    data[15] = tos | 3;
+    let new = u16::from_be_bytes([data[14], data[15]]);
+    let check = u16::from_be_bytes([data[24], data[25]]);
+    let check = netpath_wire::checksum::update16(check, old, new);
+    data[24..26].copy_from_slice(&check.to_be_bytes());
+    let body = data.len() - netpath_wire::ethernet::FCS_LEN;
+    netpath_wire::ethernet::fcs::append(data, body).is_ok()
 }
 
 #[cfg(test)]

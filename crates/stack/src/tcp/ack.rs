@@ -163,7 +163,7 @@ impl Stack {
         if !sk.highest_sack.after(sk.snd_una) {
             sk.highest_sack = sk.snd_una;
         }
-        self.tcp_fastretrans_alert(sk, &res);
+        self.tcp_fastretrans_alert(sk, &res, seg.flags.ece() && !seg.flags.syn());
         // tcp_cong_control
         let newly = res.acked + res.sacked;
         match sk.cc.ca_state {
@@ -435,11 +435,16 @@ impl Stack {
     }
 
     /// `tcp_fastretrans_alert()`: loss detection and the CA state machine.
-    fn tcp_fastretrans_alert(&mut self, sk: &mut TcpSock, res: &super::ack::AckResult) {
+    fn tcp_fastretrans_alert(
+        &mut self,
+        sk: &mut TcpSock,
+        res: &super::ack::AckResult,
+        seg_ece: bool,
+    ) {
         // Leave recovery once everything sent before it is acknowledged.
         match sk.cc.ca_state {
-            CaState::Recovery | CaState::Loss if !sk.snd_una.before(sk.high_seq) => {
-                if sk.cc.ca_state == CaState::Recovery {
+            CaState::Recovery | CaState::Loss | CaState::Cwr if !sk.snd_una.before(sk.high_seq) => {
+                if matches!(sk.cc.ca_state, CaState::Recovery | CaState::Cwr) {
                     // tcp_end_cwnd_reduction
                     if sk.cc.ssthresh < super::cong::TCP_INFINITE_SSTHRESH {
                         sk.cc.cwnd = sk.cc.ssthresh.max(1);
@@ -449,6 +454,12 @@ impl Stack {
                 self.tcp_set_ca_state(sk, CaState::Open);
             }
             _ => {}
+        }
+        // An ECN echo: reduce once per window (tcp_enter_cwr).
+        if sk.ecn_ok && seg_ece && matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
+            self.tcp_init_cwnd_reduction(sk);
+            self.tcp_set_ca_state(sk, CaState::Cwr);
+            sk.ecn_queue_cwr = true;
         }
         let use_rack = sk.sack_ok && self.tcp.settings.rack;
         let newly_lost: bool = if use_rack {
@@ -484,15 +495,9 @@ impl Stack {
         } else {
             self.tcp.ext.tcp_reno_recovery += 1;
         }
-        sk.high_seq = sk.snd_nxt;
         sk.prior_ssthresh = sk.cc.ssthresh;
         sk.undo_marker = Some(sk.snd_una);
-        sk.cc.in_flight = sk.in_flight();
-        sk.prior_cwnd = sk.cc.cwnd;
-        sk.cc.prior_cwnd = sk.cc.cwnd;
-        sk.cc.ssthresh = sk.ca.ssthresh(&sk.cc);
-        sk.prr_delivered = 0;
-        sk.prr_out = 0;
+        self.tcp_init_cwnd_reduction(sk);
         self.tcp_set_ca_state(sk, CaState::Recovery);
         self.tracer.event_detail(
             self.now,
@@ -500,6 +505,17 @@ impl Stack {
             None,
             u64::from(sk.cc.ssthresh),
         );
+    }
+
+    /// `tcp_init_cwnd_reduction()`: the window to reduce from and to.
+    pub(crate) fn tcp_init_cwnd_reduction(&mut self, sk: &mut TcpSock) {
+        sk.high_seq = sk.snd_nxt;
+        sk.cc.in_flight = sk.in_flight();
+        sk.prior_cwnd = sk.cc.cwnd;
+        sk.cc.prior_cwnd = sk.cc.cwnd;
+        sk.cc.ssthresh = sk.ca.ssthresh(&sk.cc);
+        sk.prr_delivered = 0;
+        sk.prr_out = 0;
     }
 
     /// `tcp_cwnd_reduction()`: PRR (RFC 6937).

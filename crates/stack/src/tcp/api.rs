@@ -281,6 +281,8 @@ impl Stack {
         sk.ts_offset = ts_off;
         sk.inet_id = (iss.0 ^ (iss.0 >> 16)) as u16;
         sk.offer_syn_options(&self.tcp.settings);
+        sk.ecn_syn = self.tcp.settings.ecn == 1;
+        sk.ecn_ok = false;
         sk.mss_clamp = if sk.user_mss > 0 { sk.user_mss } else { 536 };
         sk.advmss = self.tcp_advmss(&sk);
         sk.rcv_mss = u32::from(sk.advmss);

@@ -46,6 +46,8 @@ pub(crate) struct Seg {
     /// Payload bytes.
     pub len: u32,
     pub dev: IfIndex,
+    /// The IP header's ECN field said CE (congestion experienced).
+    pub ce: bool,
 }
 
 /// `tcp_fast_parse_options`: the aligned timestamp-only layout Linux sends
@@ -112,6 +114,7 @@ impl Stack {
                     opts: parse_options(t.options()),
                     len,
                     dev: skb.meta.ingress_dev.unwrap_or(IfIndex(1)),
+                    ce: ip.ecn() == 3,
                 }
             }
             Err(_) => {
@@ -274,6 +277,10 @@ impl Stack {
                     return;
                 }
             }
+        }
+        // tcp_ecn_accept_cwr (RFC 3168 §6.1.3): the sender reduced.
+        if sk.ecn_ok && seg.flags.cwr() && seg.len > 0 {
+            sk.ecn_demand_cwr = false;
         }
         let res = match self.tcp_ack(sk, seg) {
             Ok(r) => r,
@@ -516,7 +523,8 @@ impl Stack {
                 self.kfree_skb(skb, DropReason::TcpFlags);
                 return;
             }
-            // SYN-ACK.
+            // SYN-ACK. ECE without CWR answers our ECN request.
+            sk.ecn_ok = sk.ecn_syn && seg.flags.ece() && !seg.flags.cwr();
             self.tcp_learn_syn_options(sk, seg);
             sk.init_from_syn(seg.seq, seg.wnd);
             // The SYN leaves the retransmit queue; RTT from it (Karn).
@@ -801,6 +809,7 @@ impl Stack {
                 self.kfree_skb(skb, DropReason::SocketRcvbuff);
                 return;
             }
+            self.tcp_ecn_check_ce(sk, seg);
             self.tcp_event_data_recv(sk, len);
             sk.rcv_nxt = seq + len;
             sk.bytes_received += u64::from(len);
@@ -847,6 +856,7 @@ impl Stack {
             return;
         }
         // Out of order (tcp_data_queue_ofo).
+        self.tcp_ecn_check_ce(sk, seg);
         sk.rcv_ooopack += 1;
         self.tcp.ext.tcp_ofo_queue += 1;
         if (sk.rcv_queued + sk.ofo.bytes() + skb.len()) > sk.rcvbuf {
@@ -936,6 +946,17 @@ impl Stack {
             }
             sk.rcv_rtt_seq = sk.rcv_nxt + sk.rcv_wnd;
             sk.rcv_rtt_time = now;
+        }
+    }
+
+    /// `tcp_ecn_check_ce()`: data that met congestion (CE): echo ECE until
+    /// the sender's CWR, and ACK at once.
+    fn tcp_ecn_check_ce(&mut self, sk: &mut TcpSock, seg: &Seg) {
+        if sk.ecn_ok && seg.ce {
+            if !sk.ecn_demand_cwr {
+                self.tcp_enter_quickack_mode(sk);
+            }
+            sk.ecn_demand_cwr = true;
         }
     }
 
@@ -1038,6 +1059,7 @@ impl Stack {
             opts: TcpOptions::default(),
             len,
             dev: IfIndex(1),
+            ce: false,
         };
         self.tcp_v4_send_reset_seg(&seg);
         self.tracer.skb(self.now, "tcp_v4_send_reset", skb);

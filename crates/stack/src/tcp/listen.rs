@@ -24,6 +24,10 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+fn syn_wants_ecn(seg: &Seg) -> bool {
+    seg.flags.ece() && seg.flags.cwr()
+}
+
 fn cookie_flow(seg: &Seg) -> syncookies::CookieFlow {
     syncookies::CookieFlow {
         saddr: seg.saddr,
@@ -224,6 +228,8 @@ impl Stack {
         sk.highest_sack = iss;
         sk.init_from_syn(seg.seq, seg.wnd);
         self.tcp_passive_syn_options(&mut sk, seg);
+        // A SYN with ECE and CWR asks for ECN (tcp_ecn_create_request).
+        sk.ecn_ok = self.tcp.settings.ecn > 0 && syn_wants_ecn(seg);
         sk.advmss = self.tcp_advmss(&sk);
         let mss = u32::from(sk.advmss) - if sk.tstamp_ok { 12 } else { 0 };
         self.tcp_select_initial_window(&mut sk, mss);

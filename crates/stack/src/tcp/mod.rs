@@ -233,6 +233,11 @@ pub struct TcpSettings {
     pub tso_win_divisor: u32,
     pub pacing_ss_ratio: u32,
     pub pacing_ca_ratio: u32,
+    /// `tcp_ecn`: 0 never, 1 ask for ECN on outgoing connections and
+    /// accept it on incoming ones, 2 (default) accept it when asked.
+    pub ecn: u8,
+    /// `tcp_ecn_option` (AccECN option): kept, no effect (no AccECN).
+    pub ecn_option: u8,
 }
 
 impl Default for TcpSettings {
@@ -279,6 +284,8 @@ impl Default for TcpSettings {
             tso_win_divisor: 3,
             pacing_ss_ratio: 200,
             pacing_ca_ratio: 120,
+            ecn: 2,
+            ecn_option: 2,
         }
     }
 }
@@ -374,6 +381,8 @@ impl TcpSettings {
             "tcp_tso_win_divisor" => self.tso_win_divisor = num(value)? as u32,
             "tcp_pacing_ss_ratio" => self.pacing_ss_ratio = num(value)? as u32,
             "tcp_pacing_ca_ratio" => self.pacing_ca_ratio = num(value)? as u32,
+            "tcp_ecn" => self.ecn = num(value)?.min(2) as u8,
+            "tcp_ecn_option" => self.ecn_option = num(value)?.min(2) as u8,
             "tcp_fack" => {
                 num(value)?;
             }

@@ -65,8 +65,30 @@ impl Stack {
     /// `tcp_transmit_skb()`: header from the socket's state, payload copied
     /// with the checksum folded in, then `ip_queue_xmit`. Returns false if
     /// the IP layer refused it (no route, no buffer).
-    pub(crate) fn tcp_transmit(&mut self, sk: &mut TcpSock, seg: OutSeg<'_>) -> bool {
+    pub(crate) fn tcp_transmit(&mut self, sk: &mut TcpSock, mut seg: OutSeg<'_>) -> bool {
         let syn = seg.flags.syn();
+        // ECN (RFC 3168): the first SYN asks (ECE+CWR), a SYN-ACK agrees
+        // (ECE); new data is ECT(0), carries CWR after a reduction, and
+        // every segment echoes ECE while a CE mark is unanswered.
+        let mut ect = false;
+        if syn {
+            if !seg.flags.ack() && sk.ecn_syn && sk.retransmits == 0 {
+                seg.flags |= TcpFlags::ECE | TcpFlags::CWR;
+            } else if seg.flags.ack() && sk.ecn_ok {
+                seg.flags |= TcpFlags::ECE;
+            }
+        } else if sk.ecn_ok {
+            if !seg.payload.is_empty() && !seg.seq.before(sk.snd_nxt) {
+                ect = true;
+                if sk.ecn_queue_cwr {
+                    sk.ecn_queue_cwr = false;
+                    seg.flags |= TcpFlags::CWR;
+                }
+            }
+            if sk.ecn_demand_cwr && !seg.flags.rst() {
+                seg.flags |= TcpFlags::ECE;
+            }
+        }
         let mut opts = TcpOptions::default();
         let window;
         let mut ack = TcpSeqNumber(0);
@@ -161,6 +183,7 @@ impl Stack {
         sk.inet_id = sk.inet_id.wrapping_add(1);
         let mut ip = sk.ip_opts;
         ip.saddr = Some(saddr);
+        ip.tos = (ip.tos & !3) | if ect { 2 } else { 0 };
         // SYN-ACKs and RSTs of request socks go out with IP ID 0.
         let ident = if sk.state == TcpState::SynRecv && syn {
             0

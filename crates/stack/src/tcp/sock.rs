@@ -243,6 +243,14 @@ pub struct TcpSock {
     pub(crate) rcv_mss: u32,
     /// The DSACK block to send with the next ACK.
     pub(crate) dsack: Option<(TcpSeqNumber, TcpSeqNumber)>,
+    /// `TCP_ECN_OK`: both ends agreed on ECN (RFC 3168).
+    pub(crate) ecn_ok: bool,
+    /// Our SYN asked for ECN (ECE+CWR).
+    pub(crate) ecn_syn: bool,
+    /// `TCP_ECN_DEMAND_CWR`: a CE mark arrived; echo ECE until CWR.
+    pub(crate) ecn_demand_cwr: bool,
+    /// `TCP_ECN_QUEUE_CWR`: set CWR on the next new data segment.
+    pub(crate) ecn_queue_cwr: bool,
 
     // ---- queues ----
     pub(crate) write_queue: VecDeque<TxSeg>,
@@ -423,6 +431,10 @@ impl TcpSock {
             pmtu: 576,
             rcv_mss: 536,
             dsack: None,
+            ecn_ok: false,
+            ecn_syn: false,
+            ecn_demand_cwr: false,
+            ecn_queue_cwr: false,
             write_queue: VecDeque::new(),
             rtx_queue: VecDeque::new(),
             wmem_queued: 0,

@@ -40,6 +40,8 @@ pub struct Wire {
     pub ip_id: u16,
     pub df: bool,
     pub ttl: u8,
+    /// The IP header's ECN field.
+    pub ecn: u8,
 }
 
 impl Wire {
@@ -171,6 +173,7 @@ impl Net {
                 ip_id: ipp.ident(),
                 df: ipp.dont_frag(),
                 ttl: ipp.ttl(),
+                ecn: ipp.ecn(),
             });
         }
         out
