@@ -367,3 +367,60 @@ fn cubic_window_follows_its_function_after_a_loss() {
     }
     assert!(checked > 400, "{checked} samples in the cubic epoch");
 }
+
+/// `tcp_cleanup_rbuf`: when the reader is slow the receive window
+/// shrinks, so the input path delays the ACK every second segment would
+/// get; the read that drains the queue sends it at once, not the 40 ms
+/// delayed-ACK timer.
+#[test]
+fn read_acknowledges_at_once_what_the_shrinking_window_held_back() {
+    let mut n = Net::new(6, link(5));
+    let (c, s, _) = n.connected(80);
+    // Out of quick-ack mode first: a transfer with a prompt reader.
+    let warm: Vec<u8> = vec![7; 300_000];
+    assert_eq!(
+        n.transfer(c, s, &warm, Duration::from_secs(10)).len(),
+        warm.len()
+    );
+    n.run_ms(200);
+    // 20 full segments while B's application does not read.
+    let burst = vec![9u8; 20 * 1448];
+    let queued = n
+        .with_a(|st, now| st.tcp_send(now, c, &burst, SendFlags::default()))
+        .unwrap();
+    assert_eq!(queued, burst.len());
+    n.run_ms(20);
+    let end = n.sb().tcp_info(s).unwrap().bytes_received as u32;
+    let acked_before = n
+        .segments()
+        .iter()
+        .filter(|w| !w.by_a())
+        .map(|w| w.ack)
+        .max()
+        .unwrap();
+    let read_at = n.now();
+    let mut buf = vec![0u8; 1 << 16];
+    let got = n.with_b(|st, now| st.tcp_recv(now, s, &mut buf)).unwrap();
+    assert_eq!(got, burst.len());
+    n.run_ms(20);
+    let segs = n.segments();
+    let isn = segs.iter().find(|w| w.syn() && w.by_a()).unwrap().seq;
+    let rcv_nxt = isn.wrapping_add(1).wrapping_add(end);
+    // The ACKs B sent while nobody read left data unacknowledged …
+    assert!(
+        (acked_before.wrapping_sub(rcv_nxt) as i32) < 0,
+        "all acked before the read"
+    );
+    // … and the read sent the ACK for all of it: seen at A one link delay later.
+    let ack = segs
+        .iter()
+        .find(|w| !w.by_a() && w.ack == rcv_nxt)
+        .expect("an ACK of everything");
+    assert_eq!(
+        ms(ack.t),
+        ms(read_at) + 5,
+        "ACK at {:?}, read at {read_at:?}",
+        ack.t
+    );
+    assert_eq!(n.sb().tcp_ext_mib().delayed_acks, 0);
+}

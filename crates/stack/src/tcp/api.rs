@@ -518,7 +518,7 @@ impl Stack {
                 sk.rcv_queued = sk.rcv_queued.saturating_sub(copied);
                 sk.copied_seq += copied as u32;
                 self.tcp_rcv_space_adjust(sk);
-                self.tcp_cleanup_rbuf(sk);
+                self.tcp_cleanup_rbuf(sk, copied);
             }
             return Ok(copied);
         }
@@ -560,18 +560,33 @@ impl Stack {
         (goal / mss * mss).max(mss)
     }
 
-    /// `tcp_cleanup_rbuf()`: after a read, announce a window that grew a lot
-    /// (at least doubled) at once.
-    fn tcp_cleanup_rbuf(&mut self, sk: &mut super::sock::TcpSock) {
-        if !sk.state.synchronized() || sk.shutdown.rcv || sk.state == TcpState::TimeWait {
+    /// `tcp_cleanup_rbuf()`: after a read, send the ACK the input path
+    /// delayed when it is owed: more than one full segment is unacknowledged
+    /// (the window had shrunk, so `__tcp_ack_snd_check` held it back), or
+    /// the read drained a short pushed segment; else announce a window
+    /// that grew a lot (at least doubled) at once.
+    fn tcp_cleanup_rbuf(&mut self, sk: &mut super::sock::TcpSock, copied: usize) {
+        if !sk.state.synchronized() || sk.state == TcpState::TimeWait {
             return;
         }
-        let now_win = sk.receive_window();
-        if 2 * now_win <= sk.window_clamp {
-            let (new, _) = Self::tcp_new_window(sk);
-            if new > 0 && new >= 2 * now_win {
-                self.tcp_send_ack(sk);
+        use super::sock::{ACK_PUSHED, ACK_PUSHED2};
+        let mut time_to_ack = false;
+        if sk.ack_pending {
+            let pushed = sk.ack_pushed & ACK_PUSHED2 != 0
+                || (sk.ack_pushed & ACK_PUSHED != 0 && !sk.pingpong);
+            time_to_ack = sk.rcv_nxt.0.wrapping_sub(sk.rcv_wup.0) > sk.rcv_mss
+                || (copied > 0 && pushed && sk.rcv_queue.is_empty());
+        }
+        // A window-open ACK is useless once the peer has finished.
+        if copied > 0 && !time_to_ack && !sk.shutdown.rcv {
+            let now_win = sk.receive_window();
+            if 2 * now_win <= sk.window_clamp {
+                let (new, _) = Self::tcp_new_window(sk);
+                time_to_ack = new > 0 && new >= 2 * now_win;
             }
+        }
+        if time_to_ack {
+            self.tcp_send_ack(sk);
         }
     }
 

@@ -14,7 +14,7 @@ use core::net::Ipv4Addr;
 use netpath_wire::ipv4::Ipv4Packet;
 use netpath_wire::tcp::{TcpFlags, TcpOptions, TcpPacket, TcpSeqNumber};
 
-use super::sock::{TcpSock, TcpState, XmitTimer};
+use super::sock::{TcpSock, TcpState, XmitTimer, ACK_PUSHED, ACK_PUSHED2};
 use crate::dev::IfIndex;
 use crate::drop::DropReason;
 use crate::ipv4::output::{IpSendOpts, PmtuDisc};
@@ -45,6 +45,8 @@ pub(crate) struct Seg {
     pub opts: TcpOptions,
     /// Payload bytes.
     pub len: u32,
+    /// TCP header length with options (`doff * 4`).
+    pub hdr_len: u8,
     pub dev: IfIndex,
     /// The IP header's ECN field said CE (congestion experienced).
     pub ce: bool,
@@ -113,6 +115,7 @@ impl Stack {
                     wnd: t.window_len(),
                     opts: parse_options(t.options()),
                     len,
+                    hdr_len: t.header_len() as u8,
                     dev: skb.meta.ingress_dev.unwrap_or(IfIndex(1)),
                     ce: ip.ecn() == 3,
                 }
@@ -810,7 +813,7 @@ impl Stack {
                 return;
             }
             self.tcp_ecn_check_ce(sk, seg);
-            self.tcp_event_data_recv(sk, len);
+            self.tcp_event_data_recv(sk, seg, len);
             sk.rcv_nxt = seq + len;
             sk.bytes_received += u64::from(len);
             sk.last_data_recv = self.now;
@@ -908,12 +911,41 @@ impl Stack {
         }
     }
 
-    /// `tcp_event_data_recv()`: delayed-ACK estimator, receive MSS, window
-    /// growth.
-    fn tcp_event_data_recv(&mut self, sk: &mut TcpSock, len: u32) {
+    /// `tcp_measure_rcv_mss()`: the peer's segment size, from full-sized
+    /// segments; a short segment that is not just the peer's MSS seen
+    /// again marks the pending ACK as "pushed" (`ICSK_ACK_PUSHED`, and
+    /// `ICSK_ACK_PUSHED2` the second time), so that the reader that drains
+    /// it acknowledges at once (`tcp_cleanup_rbuf`).
+    fn tcp_measure_rcv_mss(sk: &mut TcpSock, seg: &Seg, len: u32) {
+        let lss = sk.last_seg_size;
+        sk.last_seg_size = 0;
         if len >= sk.rcv_mss {
             sk.rcv_mss = len.min(u32::from(sk.advmss).max(len.min(65535)));
+            return;
         }
+        // The segment with its header, less the header every segment of
+        // this connection carries: the MSS free of SACK-block jitter.
+        let full = len + u32::from(seg.hdr_len);
+        // TCP_REMNANT: FIN, URG, SYN or PSH may end a short segment.
+        let remnant = seg.flags.fin() || seg.flags.urg() || seg.flags.syn() || seg.flags.psh();
+        if full >= 536 + 20 || (full >= 48 + 20 && !remnant) {
+            let l = full.saturating_sub(sk.tcp_header_len());
+            sk.last_seg_size = l;
+            if l == lss {
+                sk.rcv_mss = l;
+                return;
+            }
+        }
+        if sk.ack_pushed & ACK_PUSHED != 0 {
+            sk.ack_pushed |= ACK_PUSHED2;
+        }
+        sk.ack_pushed |= ACK_PUSHED;
+    }
+
+    /// `tcp_event_data_recv()`: delayed-ACK estimator, receive MSS, window
+    /// growth.
+    fn tcp_event_data_recv(&mut self, sk: &mut TcpSock, seg: &Seg, len: u32) {
+        Self::tcp_measure_rcv_mss(sk, seg, len);
         let now = self.now;
         if sk.ato == Duration::ZERO {
             Self::tcp_incr_quickack(sk);
@@ -1058,6 +1090,7 @@ impl Stack {
             wnd: 0,
             opts: TcpOptions::default(),
             len,
+            hdr_len: tcp.header_len() as u8,
             dev: IfIndex(1),
             ce: false,
         };

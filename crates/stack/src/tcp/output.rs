@@ -227,6 +227,7 @@ impl Stack {
     fn tcp_event_ack_sent(&mut self, sk: &mut TcpSock) {
         sk.quick = sk.quick.saturating_sub(1);
         sk.ack_pending = false;
+        sk.ack_pushed = 0;
         sk.delack_timer = None;
     }
 

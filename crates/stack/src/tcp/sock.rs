@@ -169,6 +169,11 @@ pub(crate) struct ListenState {
     pub children: Vec<SockId>,
 }
 
+/// `ICSK_ACK_PUSHED`: a short segment is waiting to be acknowledged.
+pub(crate) const ACK_PUSHED: u8 = 1;
+/// `ICSK_ACK_PUSHED2`: a second one.
+pub(crate) const ACK_PUSHED2: u8 = 2;
+
 /// `struct tcp_sock`, with `inet_connection_sock` and `sock` folded in.
 #[derive(Debug)]
 pub struct TcpSock {
@@ -324,6 +329,12 @@ pub struct TcpSock {
 
     // ---- delayed ACK (`icsk_ack`) ----
     pub(crate) ack_pending: bool,
+    /// `icsk_ack.pending`'s `ICSK_ACK_PUSHED` / `ICSK_ACK_PUSHED2` bits
+    /// ([`ACK_PUSHED`], [`ACK_PUSHED2`]): short segments arrived since the
+    /// last ACK.
+    pub(crate) ack_pushed: u8,
+    /// `icsk_ack.last_seg_size`.
+    pub(crate) last_seg_size: u32,
     pub(crate) quick: u32,
     pub(crate) pingpong: bool,
     pub(crate) ato: Duration,
@@ -483,6 +494,8 @@ impl TcpSock {
             timewait_timer: None,
             armed: None,
             ack_pending: false,
+            ack_pushed: 0,
+            last_seg_size: 0,
             quick: 0,
             pingpong: false,
             ato: Duration::ZERO,
@@ -544,6 +557,16 @@ impl TcpSock {
     /// Bytes the application queued and TCP has not sent yet.
     pub(crate) fn notsent_bytes(&self) -> u32 {
         self.write_seq.0.wrapping_sub(self.snd_nxt.0)
+    }
+
+    /// `tp->tcp_header_len`: the TCP header every segment of this
+    /// connection carries (20 bytes, 32 with timestamps).
+    pub(crate) fn tcp_header_len(&self) -> u32 {
+        if self.tstamp_ok {
+            32
+        } else {
+            20
+        }
     }
 
     /// `tcp_receive_window`: what is left of the last advertised window.
