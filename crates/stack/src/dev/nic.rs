@@ -340,6 +340,12 @@ impl Stack {
             return Ok(());
         }
         // Step 3: FCS (computed only when it may be wrong, unless told to).
+        // A pending FCS is the sender's hardware's, over these very bytes
+        // (a link that alters a frame works it out first): good by
+        // construction, but worked out if the check is to run in full.
+        if nic.cfg.fcs_check == FcsCheck::Always {
+            frame.resolve_fcs();
+        }
         if touched || nic.cfg.fcs_check == FcsCheck::Always {
             nic.hw.rx_fcs_computed += 1;
             if fcs::check_fcs(frame.data()).is_err() {
@@ -356,6 +362,7 @@ impl Stack {
             &frame,
             u64::from(touched || nic.cfg.fcs_check == FcsCheck::Always),
         );
+        frame.meta.fcs_pending = false;
         if frame.trim(len - ethernet::FCS_LEN).is_err() {
             stats.rx_length_errors += 1;
             stats.rx_errors += 1;
@@ -528,7 +535,9 @@ impl Stack {
             self.kfree_skb(skb, DropReason::Nomem);
             return Ok(());
         };
-        let _ = fcs::append(skb.data_mut(), body_len);
+        // The FCS is the hardware's: worked out when something reads the
+        // frame's bytes (`Skb::resolve_fcs`), not on every transmission.
+        skb.meta.fcs_pending = true;
         let wire_len = skb.len();
         let start = nic.tx_busy_until.max(now);
         let done_at = start + nic.wire_time(wire_len);
@@ -577,6 +586,17 @@ impl Stack {
 
     /// Takes the frames NIC `ifindex` has put on the wire, oldest first.
     pub fn nic_take_sent(&mut self, ifindex: IfIndex, out: &mut Vec<Skb>) {
+        let from = out.len();
+        self.nic_take_sent_lazy(ifindex, out);
+        for skb in &mut out[from..] {
+            skb.resolve_fcs();
+        }
+    }
+
+    /// Like [`Stack::nic_take_sent`], but each frame's FCS may still be
+    /// pending ([`crate::skb::SkbMeta::fcs_pending`]): for a simulated wire
+    /// that works it out only if something reads it.
+    pub fn nic_take_sent_lazy(&mut self, ifindex: IfIndex, out: &mut Vec<Skb>) {
         if let Ok(nic) = self
             .dev_mut(ifindex)
             .and_then(|d| d.nic_mut().ok_or(DevError::NoSuchDevice(ifindex)))

@@ -293,3 +293,80 @@ fn extreme_link_configs_saturate_instead_of_overflowing() {
     sim.run_for(Duration::MAX);
     assert_eq!(sim.now(), Instant::from_nanos(u64::MAX));
 }
+
+/// Lazy FCS: a frame sent with its FCS pending reaches a node that wants
+/// the bytes with the FCS worked out, and a capture records it worked out;
+/// a node that takes pending frames gets it still pending, untouched.
+#[test]
+fn pending_fcs_is_worked_out_for_readers_only() {
+    struct Lazy(Vec<(bool, Vec<u8>)>);
+    impl Node for Lazy {
+        fn receive(&mut self, _: Instant, _: PortId, f: Skb, _: bool, _: &mut NodeCtx<'_>) {
+            self.0.push((f.meta.fcs_pending, f.data().to_vec()));
+        }
+        fn poll(&mut self, _: Instant, _: &mut NodeCtx<'_>) -> Option<Instant> {
+            None
+        }
+        fn lazy_fcs(&self) -> bool {
+            true
+        }
+    }
+    let mut sim = Sim::new(1);
+    let tx = sim.add_node(Box::<Recorder>::default());
+    let eager = sim.add_node(Box::<Recorder>::default());
+    let lazy = sim.add_node(Box::new(Lazy(Vec::new())));
+    let hub = sim
+        .add_link(LinkConfig::default(), &[(tx, P0), (eager, P0), (lazy, P0)])
+        .unwrap();
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for W {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    sim.capture(hub, (tx, P0), Capture::pcap(W(buf.clone())).unwrap())
+        .unwrap();
+    let body: Vec<u8> = (0..60u8).collect();
+    let mut bytes = body.clone();
+    bytes.extend_from_slice(&[0; 4]);
+    let mut skb = frame(&sim, &bytes);
+    skb.meta.fcs_pending = true;
+    sim.inject(tx, P0, skb);
+    assert!(sim.run_until_idle(Instant::from_secs(1)));
+    let mut want = body.clone();
+    want.extend_from_slice(&[0; 4]);
+    netpath_wire::ethernet::fcs::append(&mut want, body.len()).unwrap();
+    // The capture at the sender's end needed the bytes: worked out there,
+    // in the shared buffer, so every receiver sees them.
+    let got = &sim.node::<Recorder>(eager).unwrap().got;
+    assert_eq!(got[0].2, want);
+    let pcap = buf.lock().unwrap().clone();
+    assert_eq!(&pcap[pcap.len() - want.len()..], &want[..]);
+    let l = &sim.node::<Lazy>(lazy).unwrap().0;
+    assert_eq!(l.len(), 1);
+    // Without a capture, the lazy node gets the frame as sent.
+    let mut skb = frame(&sim, &bytes);
+    skb.meta.fcs_pending = true;
+    let hub2 = sim
+        .add_link(LinkConfig::default(), &[(tx, PortId(1)), (lazy, PortId(1))])
+        .unwrap();
+    let _ = hub2;
+    sim.inject(tx, PortId(1), skb);
+    assert!(sim.run_until_idle(Instant::from_secs(1)));
+    let l = &sim.node::<Lazy>(lazy).unwrap().0;
+    assert_eq!(l[1], (true, bytes.clone()));
+    // And a node that reads bytes gets them worked out.
+    let eager2 = sim.add_node(Box::<Recorder>::default());
+    sim.add_link(LinkConfig::default(), &[(tx, PortId(2)), (eager2, P0)])
+        .unwrap();
+    let mut skb = frame(&sim, &bytes);
+    skb.meta.fcs_pending = true;
+    sim.inject(tx, PortId(2), skb);
+    assert!(sim.run_until_idle(Instant::from_secs(1)));
+    assert_eq!(sim.node::<Recorder>(eager2).unwrap().got[0].2, want);
+}

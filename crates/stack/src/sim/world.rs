@@ -83,6 +83,13 @@ pub trait Node: AsAny {
     /// Called when the node is added and whenever a deadline it asked for is
     /// reached; returns the next deadline, or `None`.
     fn poll(&mut self, now: Instant, ctx: &mut NodeCtx<'_>) -> Option<Instant>;
+
+    /// Whether `receive` takes frames whose FCS is still pending
+    /// ([`crate::skb::SkbMeta::fcs_pending`]). If not (the default), the
+    /// world works each one out before delivery.
+    fn lazy_fcs(&self) -> bool {
+        false
+    }
 }
 
 /// Why the world refused a change.
@@ -255,10 +262,14 @@ impl Fabric {
             drops.kfree_skb_reason(skb, DropReason::FullRing);
             return;
         };
-        // Only the bytes cross a wire.
+        // Only the bytes cross a wire (and whether their FCS is still to be
+        // worked out).
+        let fcs_pending = skb.meta.fcs_pending;
         skb.meta = SkbMeta::default();
+        skb.meta.fcs_pending = fcs_pending;
         if let Some(c) = link.ends[from].capture {
             if let Some(Some(cap)) = captures.get_mut(c) {
+                skb.resolve_fcs();
                 cap.record(now, skb.data());
             }
         }
@@ -561,18 +572,23 @@ impl Sim {
                 l.stats.delivered += 1;
                 let (node, port, capture) =
                     (l.ends[end].node, l.ends[end].port, l.ends[end].capture);
+                let mut skb = arrival.skb;
                 if let Some(Some(cap)) = capture.and_then(|c| self.fabric.captures.get_mut(c)) {
-                    cap.record(now, arrival.skb.data());
+                    skb.resolve_fcs();
+                    cap.record(now, skb.data());
                 }
                 let Some(n) = self.nodes.get_mut(node.index()) else {
                     return;
                 };
+                if !n.lazy_fcs() {
+                    skb.resolve_fcs();
+                }
                 let mut ctx = NodeCtx {
                     fabric: &mut self.fabric,
                     node: node.index(),
                     in_poll: false,
                 };
-                n.receive(now, port, arrival.skb, arrival.touched, &mut ctx);
+                n.receive(now, port, skb, arrival.touched, &mut ctx);
             }
             Event::Poll { node } => {
                 // A deadline replaced by an earlier one leaves a stale event.

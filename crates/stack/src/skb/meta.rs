@@ -68,6 +68,11 @@ pub struct SkbMeta {
     pub ip_summed: ChecksumState,
     /// Set when the skb is freed as a drop (`kfree_skb_reason`).
     pub drop_reason: Option<DropReason>,
+    /// A frame on a simulated wire whose last four bytes are the place of
+    /// its FCS, not yet computed: hardware would have, and the bytes are
+    /// only worked out when something reads them (a capture, a link that
+    /// alters the frame, a node that checks it): [`super::Skb::resolve_fcs`].
+    pub fcs_pending: bool,
     // No `skb->cb`: TCP keeps its per-segment state (`tcp_skb_cb`) beside
     // the skb in its queues, so the 48 bytes would only be moved around.
 }
@@ -116,6 +121,7 @@ impl Default for SkbMeta {
             dst: None,
             ip_summed: ChecksumState::None,
             drop_reason: None,
+            fcs_pending: false,
         }
     }
 }

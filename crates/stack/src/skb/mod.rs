@@ -179,6 +179,17 @@ impl Skb {
         &mut self.buf_mut()[d..t]
     }
 
+    /// Works out a frame's pending FCS ([`SkbMeta::fcs_pending`]) into its
+    /// last four bytes; nothing to do if it is not pending.
+    pub fn resolve_fcs(&mut self) {
+        if !self.meta.fcs_pending {
+            return;
+        }
+        self.meta.fcs_pending = false;
+        let body = self.len().saturating_sub(netpath_wire::ethernet::FCS_LEN);
+        let _ = netpath_wire::ethernet::fcs::append(self.data_mut(), body);
+    }
+
     /// `skb_reserve()`: moves data and tail forward on an empty skb, to make
     /// headroom for headers pushed later.
     pub fn reserve(&mut self, n: usize) -> Result<(), SkbError> {
