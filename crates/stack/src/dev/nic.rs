@@ -31,7 +31,7 @@ use netpath_wire::ethernet::{self, fcs, EtherType, EthernetAddress};
 
 use super::{DevError, DevKind, IfIndex};
 use crate::drop::DropReason;
-use crate::skb::{PacketType, Skb, VlanInfo};
+use crate::skb::{ChecksumState, PacketType, Skb, VlanInfo};
 use crate::stack::{devm, Stack};
 use crate::time::{Duration, Instant};
 
@@ -62,6 +62,13 @@ pub struct NicConfig {
     pub vlan_tx_offload: bool,
     /// Size of each rx buffer the driver posts.
     pub rx_buf_size: usize,
+    /// NETIF_F_HW_CSUM (`ethtool -K tx`): the NIC fills in transport
+    /// checksums left partial (`CHECKSUM_PARTIAL`); without it the stack
+    /// computes them in software before the driver (`skb_checksum_help`).
+    pub tx_csum_offload: bool,
+    /// NETIF_F_RXCSUM (`ethtool -K rx`): the NIC verifies transport
+    /// checksums it receives, so the stack need not.
+    pub rx_csum_offload: bool,
 }
 
 impl Default for NicConfig {
@@ -74,6 +81,9 @@ impl Default for NicConfig {
             vlan_rx_offload: false,
             vlan_tx_offload: false,
             rx_buf_size: 2048,
+            // On, as on the NICs Linux drives.
+            tx_csum_offload: true,
+            rx_csum_offload: true,
         }
     }
 }
@@ -344,7 +354,7 @@ impl Stack {
         // (a link that alters a frame works it out first): good by
         // construction, but worked out if the check is to run in full.
         if nic.cfg.fcs_check == FcsCheck::Always {
-            frame.resolve_fcs();
+            frame.resolve_offloads();
         }
         if touched || nic.cfg.fcs_check == FcsCheck::Always {
             nic.hw.rx_fcs_computed += 1;
@@ -384,8 +394,19 @@ impl Stack {
             self.tracer.event(now, "nic_rx_missed", Some(ifindex));
             return Ok(());
         }
+        // A transport checksum the sender's hardware had still to work out
+        // is good by construction: a NIC that verifies checksums hands the
+        // packet up as such (its bytes are worked out if something reads
+        // them: `Skb::checksum_help`); one that does not gets the bytes.
+        let hw_csum = frame.meta.ip_summed;
+        if !nic.cfg.rx_csum_offload {
+            frame.checksum_help();
+        }
         frame.meta = Default::default();
         frame.meta.ingress_dev = Some(ifindex);
+        if nic.cfg.rx_csum_offload && matches!(hw_csum, ChecksumState::Partial { .. }) {
+            frame.meta.ip_summed = hw_csum;
+        }
         self.tracer
             .skb_detail(now, "nic_rx_dma", &frame, slot as u64);
         desc.buf = Some(frame); // page flip: the posted buffer goes back to the pool
@@ -536,7 +557,7 @@ impl Stack {
             return Ok(());
         };
         // The FCS is the hardware's: worked out when something reads the
-        // frame's bytes (`Skb::resolve_fcs`), not on every transmission.
+        // frame's bytes (`Skb::resolve_offloads`), not on every transmission.
         skb.meta.fcs_pending = true;
         let wire_len = skb.len();
         let start = nic.tx_busy_until.max(now);
@@ -589,7 +610,7 @@ impl Stack {
         let from = out.len();
         self.nic_take_sent_lazy(ifindex, out);
         for skb in &mut out[from..] {
-            skb.resolve_fcs();
+            skb.resolve_offloads();
         }
     }
 

@@ -157,6 +157,14 @@ impl Stack {
             return;
         }
         let now = self.now;
+        let from_wire = !outgoing
+            && matches!(
+                skb.meta.ip_summed,
+                crate::skb::ChecksumState::Partial { .. }
+            )
+            && self
+                .dev(dev)
+                .is_ok_and(|d| matches!(d.kind, super::DevKind::Nic(_)));
         for i in 0..self.taps.list.len() {
             let wants = self.taps.list[i]
                 .as_ref()
@@ -167,6 +175,10 @@ impl Stack {
             let mut clone = skb.clone();
             if outgoing {
                 clone.meta.pkt_type = PacketType::Outgoing;
+            } else if from_wire {
+                // A NIC received these bytes finished: show them so (a
+                // sender's pending checksum is only worked out on demand).
+                clone.checksum_help();
             }
             self.tracer.skb(now, "deliver_skb", &clone);
             self.tap_deliver(i, clone);

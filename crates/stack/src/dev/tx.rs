@@ -248,8 +248,19 @@ impl Stack {
     /// driver takes it. Returns the packet if the driver is busy.
     // The busy packet comes back by value: boxing it would allocate per packet.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
+    pub(crate) fn dev_hard_start_xmit(&mut self, mut skb: Skb, dev: IfIndex) -> Result<(), Skb> {
         self.tracer.skb(self.now, "dev_hard_start_xmit", &skb);
+        // validate_xmit_skb(): a partial checksum the device cannot fill in
+        // is computed in software (loopback, veth and tunnels pass it on;
+        // VLAN, bridge and bond hand it to a lower device that decides).
+        if let Ok(d) = self.dev(dev) {
+            if let DevKind::Nic(n) = &d.kind {
+                if !n.cfg.tx_csum_offload && !skb.checksum_help() {
+                    self.kfree_skb(skb, DropReason::SkbCsum);
+                    return Ok(());
+                }
+            }
+        }
         self.deliver_taps_all(&skb, dev, true);
         let kind = match self.dev(dev) {
             Ok(d) => match &d.kind {

@@ -54,9 +54,13 @@ impl Stack {
     ) {
         let vlan = skb.meta.vlan;
         let priority = skb.meta.priority;
+        // A partial checksum stays partial: the receiver knows it good
+        // (`skb_scrub_packet` keeps `ip_summed`).
+        let summed = skb.meta.ip_summed;
         skb.meta = Default::default();
         skb.meta.vlan = vlan;
         skb.meta.priority = priority;
+        skb.meta.ip_summed = summed;
         skb.meta.set_tstamp(Some(self.now));
         let len = skb.len();
         if super::nic::eth_type_trans(&mut skb, to_mac).is_err() {

@@ -30,11 +30,10 @@
 //! already built are taken back out of `out` and freed (never sent), so an
 //! `Err` leaves `out` as it was.
 
-use netpath_wire::checksum;
 use netpath_wire::ipv4::{field, Ipv4Packet, HEADER_LEN, MAX_OPTIONS_LEN};
 
 use crate::drop::DropReason;
-use crate::skb::{ChecksumState, Skb};
+use crate::skb::Skb;
 use crate::stack::Stack;
 
 /// Headroom reserved in each fragment for the link-layer header
@@ -80,31 +79,6 @@ fn copied_options(opts: &[u8]) -> ([u8; MAX_OPTIONS_LEN], usize) {
     (out, (n + 3) & !3)
 }
 
-/// `skb_checksum_help()`: computes a transport checksum left to "hardware"
-/// (`CHECKSUM_PARTIAL`) in software, since fragments cannot be offloaded.
-/// The field holds the pseudo-header sum, as Linux leaves it.
-fn checksum_help(skb: &mut Skb) -> Result<(), DropReason> {
-    let ChecksumState::Partial { start, offset } = skb.meta.ip_summed else {
-        return Ok(());
-    };
-    let start = usize::from(start)
-        .checked_sub(skb.data_offset())
-        .ok_or(DropReason::SkbCsum)?;
-    let at = start + usize::from(offset);
-    let data = skb.data_mut();
-    if at + 2 > data.len() || start > data.len() {
-        return Err(DropReason::SkbCsum);
-    }
-    let c = match checksum::checksum(&data[start..]) {
-        // One's-complement zero either way; 0 means "no checksum" to UDP.
-        0 => 0xffff,
-        c => c,
-    };
-    data[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    skb.meta.ip_summed = ChecksumState::None;
-    Ok(())
-}
-
 impl Stack {
     /// `ip_do_fragment()`: splits `skb` (data at its IPv4 header, header
     /// complete, DF clear) into fragments of at most `mtu` bytes each,
@@ -141,7 +115,10 @@ impl Stack {
         mtu: usize,
         out: &mut Vec<Skb>,
     ) -> Result<(), DropReason> {
-        checksum_help(skb)?;
+        // Fragments cannot be offloaded: a partial checksum is worked out.
+        if !skb.checksum_help() {
+            return Err(DropReason::SkbCsum);
+        }
         let skb = &*skb;
         let p = Ipv4Packet::new_checked(skb.data()).map_err(|_| DropReason::IpInhdr)?;
         let hlen = p.header_len();
@@ -199,8 +176,9 @@ impl Stack {
 pub(crate) mod tests {
     use super::*;
     use crate::dev::IfIndex;
-    use crate::skb::SkbPool;
+    use crate::skb::{ChecksumState, SkbPool};
     use core::net::Ipv4Addr;
+    use netpath_wire::checksum;
     use netpath_wire::ipv4::{option_kind, Ipv4Option, Ipv4Repr, Protocol};
 
     /// A tiny deterministic generator (xorshift64*), for payloads and

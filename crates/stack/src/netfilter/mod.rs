@@ -462,6 +462,10 @@ impl Netfilter {
         ) else {
             return NfVerdict::Accept;
         };
+        // The manipulation updates checksums incrementally: a partial one
+        // is worked out first (Linux adjusts its pseudo-header sum instead;
+        // the bytes on the wire are the same).
+        skb.checksum_help();
         if let Some(ip) = nh.checked_sub(d).and_then(|o| skb.data_mut().get_mut(o..)) {
             conntrack::manip_pkt(ip, m, addr, port, r.state == CtState::RELATED);
         }

@@ -260,7 +260,7 @@ impl Link {
         }
         // No draw unless marking is on: existing seeds keep their runs.
         if self.cfg.ce_mark > 0.0 && self.rng.chance(self.cfg.ce_mark) && {
-            skb.resolve_fcs();
+            skb.resolve_offloads();
             mark_ce(&mut skb)
         } {
             self.stats.ce_marked += 1;
@@ -268,7 +268,7 @@ impl Link {
         let mut touched = false;
         if self.rng.chance(self.cfg.corrupt) && !skb.is_empty() {
             // The FCS the sender computed, over the bytes before the flip.
-            skb.resolve_fcs();
+            skb.resolve_offloads();
             let bit = self.rng.gen_range(0..skb.len() as u64 * 8);
             if let Some(b) = skb.data_mut().get_mut((bit / 8) as usize) {
                 *b ^= 1 << (bit % 8);

@@ -19,7 +19,7 @@ use super::link::{Link, LinkConfig, LinkConfigError, LinkStats};
 use super::rng::SimRng;
 use crate::capture::Capture;
 use crate::drop::{DropReason, DropStats};
-use crate::skb::{Skb, SkbMeta, SkbPool};
+use crate::skb::{ChecksumState, Skb, SkbMeta, SkbPool};
 use crate::time::{Duration, Instant};
 
 /// A node of the world, numbered in the order added.
@@ -84,9 +84,10 @@ pub trait Node: AsAny {
     /// reached; returns the next deadline, or `None`.
     fn poll(&mut self, now: Instant, ctx: &mut NodeCtx<'_>) -> Option<Instant>;
 
-    /// Whether `receive` takes frames whose FCS is still pending
-    /// ([`crate::skb::SkbMeta::fcs_pending`]). If not (the default), the
-    /// world works each one out before delivery.
+    /// Whether `receive` takes frames with hardware work still pending: the
+    /// FCS ([`crate::skb::SkbMeta::fcs_pending`]) and a transport checksum
+    /// left partial (`CHECKSUM_PARTIAL`). If not (the default), the world
+    /// works them out before delivery ([`Skb::resolve_offloads`]).
     fn lazy_fcs(&self) -> bool {
         false
     }
@@ -262,14 +263,22 @@ impl Fabric {
             drops.kfree_skb_reason(skb, DropReason::FullRing);
             return;
         };
-        // Only the bytes cross a wire (and whether their FCS is still to be
-        // worked out).
-        let fcs_pending = skb.meta.fcs_pending;
+        // Only the bytes cross a wire (and what of them the sending
+        // hardware has still to work out: FCS, transport checksum).
+        let (fcs_pending, summed) = (skb.meta.fcs_pending, skb.meta.ip_summed);
+        let hw_csum = fcs_pending && matches!(summed, ChecksumState::Partial { .. });
+        if !hw_csum {
+            // Not a NIC's frame (no pending FCS): its bytes are final.
+            skb.checksum_help();
+        }
         skb.meta = SkbMeta::default();
         skb.meta.fcs_pending = fcs_pending;
+        if hw_csum {
+            skb.meta.ip_summed = summed;
+        }
         if let Some(c) = link.ends[from].capture {
             if let Some(Some(cap)) = captures.get_mut(c) {
-                skb.resolve_fcs();
+                skb.resolve_offloads();
                 cap.record(now, skb.data());
             }
         }
@@ -574,14 +583,14 @@ impl Sim {
                     (l.ends[end].node, l.ends[end].port, l.ends[end].capture);
                 let mut skb = arrival.skb;
                 if let Some(Some(cap)) = capture.and_then(|c| self.fabric.captures.get_mut(c)) {
-                    skb.resolve_fcs();
+                    skb.resolve_offloads();
                     cap.record(now, skb.data());
                 }
                 let Some(n) = self.nodes.get_mut(node.index()) else {
                     return;
                 };
                 if !n.lazy_fcs() {
-                    skb.resolve_fcs();
+                    skb.resolve_offloads();
                 }
                 let mut ctx = NodeCtx {
                     fabric: &mut self.fabric,

@@ -71,7 +71,7 @@ pub struct SkbMeta {
     /// A frame on a simulated wire whose last four bytes are the place of
     /// its FCS, not yet computed: hardware would have, and the bytes are
     /// only worked out when something reads them (a capture, a link that
-    /// alters the frame, a node that checks it): [`super::Skb::resolve_fcs`].
+    /// alters the frame, a node that checks it): [`super::Skb::resolve_offloads`].
     pub fcs_pending: bool,
     // No `skb->cb`: TCP keeps its per-segment state (`tcp_skb_cb`) beside
     // the skb in its queues, so the 48 bytes would only be moved around.

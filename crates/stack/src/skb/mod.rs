@@ -179,15 +179,53 @@ impl Skb {
         &mut self.buf_mut()[d..t]
     }
 
-    /// Works out a frame's pending FCS ([`SkbMeta::fcs_pending`]) into its
-    /// last four bytes; nothing to do if it is not pending.
-    pub fn resolve_fcs(&mut self) {
-        if !self.meta.fcs_pending {
-            return;
+    /// `skb_checksum_help()`: computes in software a transport checksum left
+    /// to "hardware" (`CHECKSUM_PARTIAL`): the one's-complement sum from
+    /// `start` to the end of the data (trailing zero padding does not change
+    /// it), whose field holds the pseudo-header sum, as Linux leaves it.
+    /// Nothing to do unless the checksum is partial; false if its offsets
+    /// do not fit the data.
+    pub fn checksum_help(&mut self) -> bool {
+        let ChecksumState::Partial { start, offset } = self.meta.ip_summed else {
+            return true;
+        };
+        let Some(start) = usize::from(start).checked_sub(self.data_offset()) else {
+            return false;
+        };
+        let at = start + usize::from(offset);
+        if at + 2 > self.len() {
+            return false;
         }
-        self.meta.fcs_pending = false;
+        let data = self.data_mut();
+        let c = match netpath_wire::checksum::checksum(&data[start..]) {
+            // One's-complement zero either way; 0 means "no checksum" to UDP.
+            0 => 0xffff,
+            c => c,
+        };
+        data[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        self.meta.ip_summed = ChecksumState::None;
+        true
+    }
+
+    /// Works out what a NIC's hardware leaves pending on a frame: the
+    /// transport checksum (`CHECKSUM_PARTIAL`), then the FCS
+    /// ([`SkbMeta::fcs_pending`]) into its last four bytes. For a simulated
+    /// wire, where these bytes are only worked out when something reads
+    /// them.
+    pub fn resolve_offloads(&mut self) {
+        let fcs = self.meta.fcs_pending;
         let body = self.len().saturating_sub(netpath_wire::ethernet::FCS_LEN);
-        let _ = netpath_wire::ethernet::fcs::append(self.data_mut(), body);
+        if fcs {
+            // The FCS's place must not count in the transport checksum.
+            if let Some(f) = self.data_mut().get_mut(body..) {
+                f.fill(0);
+            }
+        }
+        self.checksum_help();
+        if fcs {
+            self.meta.fcs_pending = false;
+            let _ = netpath_wire::ethernet::fcs::append(self.data_mut(), body);
+        }
     }
 
     /// `skb_reserve()`: moves data and tail forward on an empty skb, to make
@@ -425,6 +463,9 @@ impl Skb {
     /// least `headroom` bytes before data and `tailroom` after tail (more if
     /// it already had more). Header offsets move with the data.
     pub fn expand_head(&mut self, headroom: usize, tailroom: usize) -> Result<(), SkbError> {
+        // A partial checksum's place would move: work it out first (a rare
+        // path: a packet that outgrew its buffer).
+        self.checksum_help();
         let (d, t) = (self.data as usize, self.tail as usize);
         // Headers already pulled (e.g. the MAC header) move along too.
         let start = [self.mac_header, self.network_header, self.transport_header]

@@ -20,7 +20,7 @@ use netpath_wire::tcp::{
 
 use super::sock::{TcpSock, TcpState, TxSeg, XmitTimer, SEG_EOR, SEG_FIN, SEG_PSH, SEG_SYN};
 use crate::ipv4::output::LL_RESERVED;
-use crate::skb::Skb;
+use crate::skb::{ChecksumState, Skb};
 use crate::stack::Stack;
 use crate::time::{Duration, Instant};
 
@@ -170,14 +170,20 @@ impl Stack {
             {
                 return false;
             }
-            // The one copy of the payload, checksummed as it is copied.
+            // The one copy of the payload. The checksum is left to the
+            // device (CHECKSUM_PARTIAL, as Linux's TCP always does): the
+            // field holds the pseudo-header sum, and a device that cannot
+            // finish it has it computed in software (`validate_xmit_skb`).
             let (hdr, body) = buf.split_at_mut(hl);
-            let mut c = Checksum::pseudo_header_v4(saddr, daddr, 6, total as u16);
-            c.add_bytes(hdr);
-            c.add_copy(body, seg.payload);
-            hdr[16..18].copy_from_slice(&c.finish().to_be_bytes());
+            body.copy_from_slice(seg.payload);
+            let pseudo = Checksum::pseudo_header_v4(saddr, daddr, 6, total as u16).sum();
+            hdr[16..18].copy_from_slice(&pseudo.to_be_bytes());
         }
         skb.reset_transport_header();
+        skb.meta.ip_summed = ChecksumState::Partial {
+            start: skb.data_offset() as u16,
+            offset: 16,
+        };
         self.tracer.skb(self.now, "tcp_transmit_skb", &skb);
         let id = sk.inet_id;
         sk.inet_id = sk.inet_id.wrapping_add(1);
