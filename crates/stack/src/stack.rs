@@ -41,6 +41,11 @@ pub struct Stack {
     pub(crate) scratch_mirrors: Vec<(IfIndex, crate::sched::tc::TcDirection)>,
     pub(crate) scratch_to_free: Vec<(Skb, DropReason)>,
     pub(crate) scratch_devs: Vec<IfIndex>,
+    /// The last packet a qdisc refused or called congested on enqueue, by
+    /// skb id, and what it said: the `NET_XMIT_*` that Linux returns up
+    /// through `dev_queue_xmit` to `ip_queue_xmit` and TCP, which reads it
+    /// here (`tcp_transmit`).
+    pub(crate) xmit_refused: Option<(u64, crate::sched::NetXmit)>,
 }
 
 impl Stack {
@@ -69,6 +74,7 @@ impl Stack {
             recursion: 0,
             scratch_mirrors: Vec::with_capacity(8),
             scratch_to_free: Vec::with_capacity(64),
+            xmit_refused: None,
             scratch_devs: Vec::with_capacity(16),
         };
         s.add_loopback();

@@ -222,3 +222,122 @@ fn tcp_user_timeout_bounds_the_retransmissions() {
     // The RTO that fires at or after 5 s notices the deadline.
     assert!((5000..9000).contains(&took), "{took} ms");
 }
+
+/// A tail loss is repaired by a loss probe (RFC 8985 TLP) two smoothed RTTs
+/// after the last ACK, not by the RTO: the ACK for the segments that got
+/// through re-arms the probe (`tcp_set_xmit_timer`), where re-arming only
+/// the RTO would leave the tail to wait 200 ms and more.
+#[test]
+fn tail_loss_is_probed_after_the_last_ack_not_left_to_the_rto() {
+    let link = LinkConfig {
+        latency: Duration::from_millis(5),
+        ..LinkConfig::default()
+    };
+    let mut n = Net::new(4, link);
+    let (c, s, _) = n.connected(80);
+    n.with_a(|st, _| st.tcp_setsockopt(c, TcpOpt::NoDelay(true)))
+        .unwrap();
+    // Warm up: srtt ≈ 10 ms.
+    let warm = pattern(200_000);
+    assert_eq!(
+        n.transfer(c, s, &warm, Duration::from_secs(10)).len(),
+        warm.len()
+    );
+    n.run_ms(100);
+    let srtt_ms = u64::from(n.sa().tcp_info(c).unwrap().rtt / 1000);
+    assert!((9..=12).contains(&srtt_ms), "srtt {srtt_ms} ms");
+    // Eight segments get through; the last two, sent at the same instant
+    // on a cable cut for a moment, are lost.
+    let t0 = n.now().as_nanos() / 1_000_000;
+    let data = pattern(10 * 1448);
+    // (The host runs, and puts frames on the cable, when the world runs.)
+    n.with_a(|st, now| st.tcp_send(now, c, &data[..8 * 1448], Default::default()))
+        .unwrap();
+    n.run(Duration::ZERO);
+    n.cut_cable();
+    n.with_a(|st, now| st.tcp_send(now, c, &data[8 * 1448..], Default::default()))
+        .unwrap();
+    n.run(Duration::ZERO);
+    n.t.sim.set_link_config(n.t.links[0], link).unwrap();
+    let probes0 = n.sa().tcp_ext_mib().tcp_loss_probes;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    for _ in 0..400 {
+        n.run_ms(1);
+        while let Ok(k) = n.with_b(|st, now| st.tcp_recv(now, s, &mut buf)) {
+            if k == 0 {
+                break;
+            }
+            got += k;
+        }
+    }
+    assert_eq!(got, data.len());
+    let burst: Vec<u32> = n
+        .segments()
+        .iter()
+        .filter(|w| w.by_a() && w.len > 0 && w.t.as_nanos() / 1_000_000 == t0)
+        .map(|w| w.seq)
+        .collect();
+    assert_eq!(burst.len(), 10, "the burst as sent");
+    let last = burst[0].wrapping_add(9 * 1448);
+    assert!(burst.contains(&last));
+    let times = sends_of(&n, last);
+    // Sent at t0; probed at t0 + 10 (the ACK) + 2·srtt + 2 ms.
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert_eq!(times[0], t0);
+    let want = t0 + 10 + 2 * srtt_ms + 2;
+    assert!(
+        times[1].abs_diff(want) <= 2,
+        "probe at {} ms, want ≈{want}",
+        times[1]
+    );
+    assert_eq!(n.sa().tcp_ext_mib().tcp_loss_probes, probes0 + 1);
+    assert_eq!(n.sa().tcp_ext_mib().tcp_timeouts, 0);
+}
+
+/// A segment the sender's own qdisc drops was not sent: TCP is told
+/// (`NET_XMIT_DROP` up through `ip_queue_xmit`), keeps it, reduces its
+/// window (CWR) and sends it again later as new data, not as a
+/// retransmission, where treating it as sent would make it a loss to
+/// repair.
+#[test]
+fn local_qdisc_drops_are_not_losses() {
+    use netpath::dev::nic::NicConfig;
+    use netpath::drop::DropReason;
+    use netpath::sched::pfifo::Pfifo;
+    let mut t = Topo::new(8);
+    let slow = NicConfig {
+        speed_bps: Some(10_000_000),
+        tx_ring: 4,
+        ..NicConfig::default()
+    };
+    let a = t.host_with(&["192.0.2.1/24"], slow);
+    let b = t.host(&["192.0.2.2/24"]);
+    t.link(&a, 0, &b, 0, LinkConfig::default());
+    let nic = a.nics[0];
+    t.with(&a, |s, _| s.set_qdisc(nic, Box::new(Pfifo::new(4))))
+        .unwrap();
+    let (ba, bb) = (
+        netpath::sim::blocking::Blocking::new(a.node),
+        netpath::sim::blocking::Blocking::new(b.node),
+    );
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let c = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, c, ip(B), 80).unwrap();
+    let (s, _) = bb.accept(&mut t.sim, l).unwrap();
+    // Within B's receive buffer: the writer need not wait for the reader.
+    let data = pattern(60_000);
+    ba.write_all(&mut t.sim, c, &data).unwrap();
+    ba.shutdown_write(&mut t.sim, c).unwrap();
+    let mut got = Vec::new();
+    bb.read_to_end(&mut t.sim, s, &mut got).unwrap();
+    assert!(got == data);
+    let st = t.stack(&a);
+    assert!(
+        st.drops().get(DropReason::QdiscDrop) > 0,
+        "the qdisc never overflowed"
+    );
+    // Nothing was lost on the wire, so nothing needed retransmitting.
+    assert_eq!(st.tcp_mib().retrans_segs, 0, "{:?}", st.tcp_ext_mib());
+    assert_eq!(t.sim.link_stats(t.links[0]).unwrap().lost, 0);
+}

@@ -91,9 +91,11 @@ impl Stack {
         let has_qdisc = self.dev(dev).is_ok_and(|d| d.qdisc.is_some());
         if !has_qdisc {
             // noqueue: straight to the driver.
+            let id = skb.id();
             return match self.dev_hard_start_xmit(skb, dev) {
                 Ok(()) => Ok(()),
                 Err(s) => {
+                    self.xmit_refused = Some((id, NetXmit::Drop));
                     if let Ok(d) = devm(&mut self.devs, dev) {
                         d.stats.tx_dropped += 1;
                     }
@@ -108,6 +110,7 @@ impl Stack {
             now,
             to_free: std::mem::take(&mut self.scratch_to_free),
         };
+        let id = skb.id();
         let rc = match devm(&mut self.devs, dev)
             .ok()
             .and_then(|d| d.qdisc.as_mut())
@@ -115,6 +118,9 @@ impl Stack {
             Some(q) => q.enqueue(skb, &mut ctx),
             None => NetXmit::Drop,
         };
+        if rc != NetXmit::Success {
+            self.xmit_refused = Some((id, rc));
+        }
         self.free_qdisc_drops(&mut ctx, dev);
         self.scratch_to_free = ctx.to_free;
         self.qdisc_run(dev);

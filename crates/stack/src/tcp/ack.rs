@@ -185,7 +185,10 @@ impl Stack {
             }
         }
         if res.snd_una_advanced {
-            self.tcp_rearm_rto(sk);
+            // tcp_set_xmit_timer(), unless RACK just armed its own timer.
+            if !sk.rack_reo_armed {
+                self.tcp_set_xmit_timer(sk);
+            }
             // tcp_check_space: room again in the send buffer.
             if sk.chrono_type == super::sock::Chrono::SndbufLimited && sk.wmem_queued < sk.sndbuf {
                 sk.chrono_stop(super::sock::Chrono::SndbufLimited, self.now);
@@ -411,7 +414,8 @@ impl Stack {
                 wait = wait.max(rem);
             }
         }
-        if wait > Duration::ZERO {
+        sk.rack_reo_armed = wait > Duration::ZERO;
+        if sk.rack_reo_armed {
             let at = self.now + wait + super::output::TCP_TIMEOUT_MIN;
             sk.xmit_timer = Some((at, XmitTimer::ReoTimeout));
         }
@@ -457,11 +461,11 @@ impl Stack {
         }
         // An ECN echo: reduce once per window (tcp_enter_cwr).
         if sk.ecn_ok && seg_ece && matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
-            self.tcp_init_cwnd_reduction(sk);
-            self.tcp_set_ca_state(sk, CaState::Cwr);
+            self.tcp_enter_cwr(sk);
             sk.ecn_queue_cwr = true;
         }
         let use_rack = sk.sack_ok && self.tcp.settings.rack;
+        sk.rack_reo_armed = false;
         let newly_lost: bool = if use_rack {
             self.tcp_rack_mark_lost(sk)
         } else if res.dupack || sk.dupacks >= sk.reordering {
@@ -505,6 +509,15 @@ impl Stack {
             None,
             u64::from(sk.cc.ssthresh),
         );
+    }
+
+    /// `tcp_enter_cwr()`: a reduction of the window without loss (ECN echo,
+    /// a local qdisc drop), once per window.
+    pub(crate) fn tcp_enter_cwr(&mut self, sk: &mut TcpSock) {
+        if matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
+            self.tcp_init_cwnd_reduction(sk);
+            self.tcp_set_ca_state(sk, CaState::Cwr);
+        }
     }
 
     /// `tcp_init_cwnd_reduction()`: the window to reduce from and to.

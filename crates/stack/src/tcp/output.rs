@@ -205,11 +205,21 @@ impl Stack {
             self.tcp_event_ack_sent(sk);
         }
         let mut cache = sk.dst_cache.take();
+        let id = skb.id();
         let ok = self
             .ip_queue_xmit_cached(skb, daddr, ip, Some(ident), &mut cache)
             .is_ok();
         sk.dst_cache = cache;
-        ok
+        // What the qdisc said (NET_XMIT_*): congested or dropped here, on
+        // this host, reduces the window (tcp_enter_cwr); dropped means not
+        // sent, so the caller keeps the segment to send it again later.
+        match self.xmit_refused.take() {
+            Some((i, rc)) if i == id => {
+                self.tcp_enter_cwr(sk);
+                ok && rc != crate::sched::NetXmit::Drop
+            }
+            _ => ok,
+        }
     }
 
     /// A segment without data (ACK, probe, RST) at `seq`.
@@ -542,7 +552,7 @@ impl Stack {
             {
                 self.tcp_rearm_rto(sk);
             }
-            self.tcp_schedule_loss_probe(sk);
+            self.tcp_schedule_loss_probe(sk, false);
         }
         self.tcp_check_probe_timer(sk);
         sent_any
@@ -804,6 +814,9 @@ impl Stack {
             if flags.syn() {
                 self.tcp.ext.tcp_syn_retrans += 1;
             }
+        } else {
+            // Not sent (e.g. the local qdisc dropped it): tried again later.
+            self.tcp.ext.tcp_retrans_fail += 1;
         }
         sk.rtx_queue.insert(i, seg);
         ok
@@ -836,16 +849,30 @@ impl Stack {
         sk.xmit_timer = Some((self.now + rto, XmitTimer::Retrans));
     }
 
-    /// `tcp_schedule_loss_probe()` (RFC 8985 TLP).
-    pub(crate) fn tcp_schedule_loss_probe(&mut self, sk: &mut TcpSock) {
+    /// `tcp_set_xmit_timer()`: after an ACK that advanced `snd_una`, a
+    /// loss probe if one may be sent, else the retransmission timer.
+    pub(crate) fn tcp_set_xmit_timer(&mut self, sk: &mut TcpSock) {
+        if !self.tcp_schedule_loss_probe(sk, true) {
+            self.tcp_rearm_rto(sk);
+        }
+    }
+
+    /// `tcp_schedule_loss_probe()` (RFC 8985 TLP): true if the probe timer
+    /// was armed. `advancing_rto`: the RTO is about to be restarted from
+    /// now (an ACK), rather than running from the head's transmission.
+    pub(crate) fn tcp_schedule_loss_probe(
+        &mut self,
+        sk: &mut TcpSock,
+        advancing_rto: bool,
+    ) -> bool {
         if !self.tcp.settings.tlp || !sk.sack_ok || sk.state != TcpState::Established {
-            return;
+            return false;
         }
         if sk.cc.ca_state != super::cong::CaState::Open || sk.tlp_high_seq.is_some() {
-            return;
+            return false;
         }
         if sk.packets_out == 0 {
-            return;
+            return false;
         }
         let timeout = match sk.rtt.srtt() {
             Some(srtt) => {
@@ -860,13 +887,20 @@ impl Stack {
         };
         let mut at = self.now + timeout;
         // Never later than the RTO would fire.
-        if let Some(head) = sk.rtx_queue.front() {
-            let rto_at = head.sent + sk.rtt.timeout();
+        let rto_at = if advancing_rto {
+            Some(self.now + sk.rtt.timeout())
+        } else {
+            sk.rtx_queue
+                .front()
+                .map(|head| head.sent + sk.rtt.timeout())
+        };
+        if let Some(rto_at) = rto_at {
             if rto_at < at {
                 at = rto_at.max(self.now);
             }
         }
         sk.xmit_timer = Some((at, XmitTimer::LossProbe));
+        true
     }
 
     /// `tcp_check_probe_timer()`: nothing in flight, data waiting for

@@ -306,6 +306,10 @@ pub struct TcpSock {
     pub(crate) rack_dsack_seen: bool,
     /// The last ACK marked segments lost.
     pub(crate) newly_lost: bool,
+    /// This ACK's loss detection armed RACK's reordering timer: the ACK
+    /// then leaves the retransmission timer alone (Linux clears
+    /// `FLAG_SET_XMIT_TIMER`), or the RTO would replace it.
+    pub(crate) rack_reo_armed: bool,
     /// TLP: the probe sent, awaiting its ACK (`tlp_high_seq`).
     pub(crate) tlp_high_seq: Option<TcpSeqNumber>,
     pub(crate) delivered: u64,
@@ -482,6 +486,7 @@ impl TcpSock {
             reord_low: None,
             rack_dsack_seen: false,
             newly_lost: false,
+            rack_reo_armed: false,
             tlp_high_seq: None,
             delivered: 0,
             retrans_stamp: None,
