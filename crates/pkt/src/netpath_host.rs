@@ -19,10 +19,12 @@
 
 use crate::run::consts;
 use crate::run::host::{
-    Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo, Unsupported,
+    EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo,
+    Unsupported,
 };
 use netpath::dev::nic::NicConfig;
 use netpath::dev::IfIndex;
+use netpath::epoll::{Epoll, EpollOp};
 use netpath::ipv4::output::PmtuDisc;
 use netpath::skb::{PacketType, Skb};
 use netpath::sock::SockId;
@@ -136,6 +138,8 @@ pub struct NetpathHost {
     now: u64,
     sent: Vec<(u64, Vec<u8>)>,
     fds: HashMap<i32, Fd>,
+    /// Epoll descriptors (numbered with the sockets).
+    epolls: HashMap<i32, Epoll>,
     next_fd: i32,
     scratch: Vec<Skb>,
     zeros: Vec<u8>,
@@ -176,6 +180,7 @@ impl NetpathHost {
             now: START_NS,
             sent: Vec::new(),
             fds: HashMap::new(),
+            epolls: HashMap::new(),
             next_fd: 3,
             scratch: Vec::new(),
             zeros: Vec::new(),
@@ -593,8 +598,15 @@ impl PktHost for NetpathHost {
     }
 
     fn close(&mut self, fd: i32) -> SysResult {
+        if self.epolls.remove(&fd).is_some() {
+            return Ok(0);
+        }
         let id = self.id(fd)?;
         self.fds.remove(&fd);
+        // Closing the file takes it off every epoll.
+        for ep in self.epolls.values_mut() {
+            ep.forget(id);
+        }
         let r = self.stack.tcp_close(self.instant(), id);
         self.after_call();
         r.map_err(errno)?;
@@ -702,9 +714,13 @@ impl PktHost for NetpathHost {
             .iter()
             .map(|p| {
                 let Some(f) = self.fds.get(&p.fd) else {
-                    return POLLNVAL;
+                    return if self.epolls.contains_key(&p.fd) {
+                        0
+                    } else {
+                        POLLNVAL
+                    };
                 };
-                let ev = self.stack.tcp_poll(f.id);
+                let ev = self.stack.tcp_poll_wait(f.id);
                 let mut m = 0i16;
                 if ev.readable {
                     m |= POLLIN | POLLRDNORM;
@@ -735,5 +751,73 @@ impl PktHost for NetpathHost {
             r => return Err(unsupported(format!("ioctl {r:#x}"))),
         };
         Ok(v.map_err(errno)? as i64)
+    }
+
+    fn epoll_create(&mut self, size: i32) -> SysResult {
+        if size <= 0 {
+            return Err(SysError::Errno(Errno::EINVAL));
+        }
+        let fd = self.next_fd;
+        self.next_fd += 1;
+        self.epolls.insert(fd, Epoll::new());
+        Ok(fd.into())
+    }
+
+    fn epoll_ctl(&mut self, epfd: i32, op: i32, fd: i32, ev: Option<EpollEvent>) -> SysResult {
+        if !self.epolls.contains_key(&epfd) {
+            return Err(SysError::Errno(if self.fds.contains_key(&epfd) {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            }));
+        }
+        if fd == epfd {
+            return Err(SysError::Errno(Errno::EINVAL));
+        }
+        if self.epolls.contains_key(&fd) {
+            return Err(unsupported("epoll watching an epoll descriptor"));
+        }
+        let id = self.id(fd)?;
+        let op = match op {
+            1 => EpollOp::Add,
+            2 => EpollOp::Del,
+            3 => EpollOp::Mod,
+            _ => return Err(SysError::Errno(Errno::EINVAL)),
+        };
+        let ev = match (op, ev) {
+            (_, Some(e)) => netpath::epoll::EpollEvent {
+                events: e.events,
+                data: e.data,
+            },
+            (EpollOp::Del, None) => netpath::epoll::EpollEvent { events: 0, data: 0 },
+            (_, None) => return Err(SysError::Errno(Errno::EFAULT)),
+        };
+        let Some(ep) = self.epolls.get_mut(&epfd) else {
+            return Err(SysError::Errno(Errno::EBADF));
+        };
+        let r = ep.ctl(&mut self.stack, op, id, ev);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn epoll_wait(&mut self, epfd: i32, maxevents: i32) -> SysResult<Vec<EpollEvent>> {
+        let Some(ep) = self.epolls.get_mut(&epfd) else {
+            return Err(SysError::Errno(if self.fds.contains_key(&epfd) {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            }));
+        };
+        let max = usize::try_from(maxevents).unwrap_or(0);
+        let r = ep.wait(&mut self.stack, max);
+        self.after_call();
+        Ok(r.map_err(errno)?
+            .into_iter()
+            .map(|e| EpollEvent {
+                events: e.events,
+                data: e.data,
+            })
+            .collect())
     }
 }

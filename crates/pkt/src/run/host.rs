@@ -127,6 +127,27 @@ pub struct PollFd {
     pub events: i16,
 }
 
+/// A control message with an integer payload (`recvmsg`'s
+/// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cmsg {
+    /// `cmsg_level`.
+    pub level: i32,
+    /// `cmsg_type`.
+    pub ty: i32,
+    /// `cmsg_data` as an integer.
+    pub data: i64,
+}
+
+/// An `epoll_event`: event bits and the caller's data word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollEvent {
+    /// `events`.
+    pub events: u32,
+    /// `data` (as given to `epoll_ctl`).
+    pub data: u64,
+}
+
 macro_rules! tcp_info {
     ($($field:ident),* $(,)?) => {
         /// `struct tcp_info` (`getsockopt(TCP_INFO)`), with Linux's field
@@ -297,4 +318,24 @@ pub trait PktHost {
     /// `ioctl(fd, request)` for the integer-valued requests (`SIOCINQ`
     /// 0x541B, `SIOCOUTQ` 0x5411): the value.
     fn ioctl(&mut self, fd: i32, request: u64) -> SysResult;
+
+    /// `recvmsg(fd, len, flags)`: like [`PktHost::recv`], with the control
+    /// messages the call returns (by default none).
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<(i64, Vec<Cmsg>)> {
+        self.recv(fd, len, flags).map(|n| (n, Vec::new()))
+    }
+    /// `epoll_create(size)`: a new epoll descriptor.
+    fn epoll_create(&mut self, _size: i32) -> SysResult {
+        Err(SysError::Unsupported("epoll".into()))
+    }
+    /// `epoll_ctl(epfd, op, fd, event)` (`EPOLL_CTL_ADD` 1, `DEL` 2, `MOD`
+    /// 3).
+    fn epoll_ctl(&mut self, _epfd: i32, _op: i32, _fd: i32, _ev: Option<EpollEvent>) -> SysResult {
+        Err(SysError::Unsupported("epoll".into()))
+    }
+    /// `epoll_wait` without waiting: up to `maxevents` events (the runner
+    /// does the waiting).
+    fn epoll_wait(&mut self, _epfd: i32, _maxevents: i32) -> SysResult<Vec<EpollEvent>> {
+        Err(SysError::Unsupported("epoll".into()))
+    }
 }

@@ -163,6 +163,8 @@ pub enum CallKind {
         fd: i64,
         len: usize,
         flags: i32,
+        /// `recvmsg`'s expected control messages (`None`: not checked).
+        control: Option<Vec<Cmsg>>,
     },
     Send {
         fd: i64,
@@ -204,14 +206,44 @@ pub enum CallKind {
         request: u64,
         expect: Option<i64>,
     },
+    EpollCreate {
+        size: i32,
+    },
+    /// `epoll_ctl(epfd, op, fd, {events, data})`; `data` is the script's
+    /// value as written (an fd number, `u32`, `u64` or `ptr`), not mapped.
+    EpollCtl {
+        epfd: i64,
+        op: i32,
+        fd: i64,
+        event: Option<EpollEv>,
+    },
+    /// `epoll_wait(epfd, expected events, maxevents, timeout_ms)`.
+    EpollWait {
+        epfd: i64,
+        expect: Vec<EpollEv>,
+        maxevents: i32,
+        timeout_ms: i64,
+    },
 }
+
+/// An `epoll_event` as a script writes it (`{events=EPOLLIN, fd=4}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollEv {
+    /// Event bits.
+    pub events: u32,
+    /// `fd=`/`u32=`/`u64=`/`ptr=`: the data word.
+    pub data: u64,
+}
+
+pub use super::host::Cmsg;
 
 impl CallKind {
     /// The script descriptor the call works on, if any.
     pub fn fd(&self) -> Option<i64> {
         use CallKind::*;
         match self {
-            Socket { .. } | Poll { .. } => None,
+            Socket { .. } | Poll { .. } | EpollCreate { .. } => None,
+            EpollCtl { epfd, .. } | EpollWait { epfd, .. } => Some(*epfd),
             Bind { fd, .. }
             | Listen { fd, .. }
             | Accept { fd }
@@ -467,11 +499,13 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: 0,
+            control: None,
         },
         "recv" | "recvfrom" => CallKind::Recv {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: int_i32(a(3)?)?,
+            control: None,
         },
         "write" => CallKind::Send {
             fd: fd()?,
@@ -496,7 +530,7 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             },
         },
         "sendmsg" | "recvmsg" => {
-            let (len, to) = msghdr(a(1)?, sc.name == "sendmsg")?;
+            let (len, to, control) = msghdr(a(1)?, sc.name == "sendmsg")?;
             let flags = int_i32(a(2)?)?;
             if sc.name == "sendmsg" {
                 CallKind::Send {
@@ -510,6 +544,7 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                     fd: fd()?,
                     len,
                     flags,
+                    control,
                 }
             }
         }
@@ -602,8 +637,55 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                 expect,
             }
         }
+        "epoll_create" | "epoll_create1" => CallKind::EpollCreate {
+            size: int_i32(a(0)?)?,
+        },
+        "epoll_ctl" => CallKind::EpollCtl {
+            epfd: fd()?,
+            op: int_i32(a(1)?)?,
+            fd: int(a(2)?)?,
+            event: match sc.args.get(3) {
+                None | Some(Expr::Ellipsis) => None,
+                Some(Expr::Ident(n)) if n == "NULL" => None,
+                Some(e) => Some(epoll_event(e)?),
+            },
+        },
+        "epoll_wait" | "epoll_pwait" => CallKind::EpollWait {
+            epfd: fd()?,
+            expect: match a(1)? {
+                Expr::Ellipsis => Vec::new(),
+                Expr::Array(items) => items.iter().map(epoll_event).collect::<Result<_, _>>()?,
+                e => vec![epoll_event(e)?],
+            },
+            maxevents: int_i32(a(2)?)?,
+            timeout_ms: int(a(3)?)?,
+        },
         other => return Err(format!("syscall {other} is not supported by the runner")),
     })
+}
+
+/// `{events=EPOLLIN|EPOLLET, fd=4}` (or `u32=`, `u64=`, `ptr=`).
+fn epoll_event(e: &Expr) -> Result<EpollEv, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("epoll_event `{e}`"));
+    };
+    let mut ev = EpollEv { events: 0, data: 0 };
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("epoll_event field `{f}`"));
+        };
+        let v = int(&f.value)?;
+        match k.as_str() {
+            "events" => {
+                ev.events = u32::try_from(v)
+                    .or_else(|_| i32::try_from(v).map(|x| x as u32))
+                    .map_err(|_| format!("epoll events {v} out of range"))?
+            }
+            "fd" | "u32" | "u64" | "ptr" | "data" => ev.data = v as u64,
+            _ => return Err(format!("epoll_event field `{k}`")),
+        }
+    }
+    Ok(ev)
 }
 
 /// A `setsockopt`/`getsockopt` value: `[1]`, `1`, `"cubic"`,
@@ -634,14 +716,20 @@ fn opt_value(e: &Expr) -> Result<OptValue, String> {
     }
 }
 
-/// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0}`: the total
-/// iov length and the destination; control messages are not supported.
-fn msghdr(e: &Expr, send: bool) -> Result<(usize, Option<Addr>), String> {
+/// What `msghdr` gives a call: total iov length, destination, expected
+/// control messages.
+type MsgHdr = (usize, Option<Addr>, Option<Vec<Cmsg>>);
+
+/// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0,
+/// msg_control=[...]}`: the total iov length, the destination and (for
+/// `recvmsg`) the control messages expected back.
+fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
     let Expr::Struct(fields) = e else {
         return Err(format!("msghdr `{e}`"));
     };
     let mut len = 0usize;
     let mut to = None;
+    let mut control = None;
     for f in fields {
         let key = match &f.key {
             Some(Expr::Ident(k)) => k.as_str(),
@@ -673,10 +761,36 @@ fn msghdr(e: &Expr, send: bool) -> Result<(usize, Option<Addr>), String> {
             }
             "msg_control" => match &f.value {
                 Expr::Array(v) if v.is_empty() => {}
+                Expr::Array(v) if !send => {
+                    control = Some(v.iter().map(cmsg).collect::<Result<Vec<_>, _>>()?);
+                }
                 _ => return Err("control messages (msg_control)".into()),
             },
             _ => return Err(format!("msghdr field `{key}`")),
         }
     }
-    Ok((len, to))
+    Ok((len, to, control))
+}
+
+/// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`.
+fn cmsg(e: &Expr) -> Result<Cmsg, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("control message `{e}`"));
+    };
+    let (mut level, mut ty, mut data) = (None, None, None);
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("control message field `{f}`"));
+        };
+        match k.as_str() {
+            "cmsg_level" => level = Some(int_i32(&f.value)?),
+            "cmsg_type" => ty = Some(int_i32(&f.value)?),
+            "cmsg_data" => data = Some(int(&f.value)?),
+            _ => return Err(format!("control message field `{k}`")),
+        }
+    }
+    match (level, ty, data) {
+        (Some(level), Some(ty), Some(data)) => Ok(Cmsg { level, ty, data }),
+        _ => Err(format!("control message `{e}`")),
+    }
 }

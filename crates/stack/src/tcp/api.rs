@@ -422,7 +422,9 @@ impl Stack {
             sk.chrono_start(super::sock::Chrono::Busy, self.now);
         }
         if copied < data.len() {
-            // Waiting for send buffer room (sk_stream_wait_memory).
+            // Waiting for send buffer room (sk_stream_wait_memory): freed
+            // space must wake the writer (SOCK_NOSPACE).
+            sk.nospace = true;
             sk.chrono_start(super::sock::Chrono::SndbufLimited, self.now);
         }
         if copied == 0 {
@@ -639,6 +641,8 @@ impl Stack {
                 Ok(())
             }
         };
+        // inet_shutdown() ends with sk_state_change.
+        self.sk_wake(&mut sk, crate::sock::wait::WakeKey::StateChange);
         self.tcp_sock_done(sk);
         r
     }
@@ -740,12 +744,7 @@ impl Stack {
         ev.hup = closed && (sk.hashed || sk.connecting || sk.err.is_some() || sk.fin_received)
             || (sk.shutdown.rcv && sk.shutdown.snd);
         ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || ev.err;
-        let lowat_ok =
-            sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat) > sk.notsent_bytes();
-        ev.writable = sk.state.can_send()
-            && !sk.shutdown.snd
-            && sk.sndbuf.saturating_sub(sk.wmem_queued) >= sk.wmem_queued / 2
-            && lowat_ok;
+        ev.writable = sk.state.can_send() && !sk.shutdown.snd && self.sk_stream_is_writeable(sk, 1);
         if closed && sk.connecting {
             ev.writable = true;
         }
@@ -870,6 +869,7 @@ impl Stack {
                 TcpOpt::SndBuf(n) => {
                     sk.sndbuf = n.min(wmem_max).saturating_mul(2).max(MIN_SNDBUF);
                     sk.sndbuf_locked = true;
+                    self.sk_stream_write_space(&mut sk);
                 }
                 TcpOpt::ReuseAddr(on) => sk.bind_opts.reuseaddr = on,
                 TcpOpt::ReusePort(on) => sk.bind_opts.reuseport = on,
@@ -884,7 +884,10 @@ impl Stack {
                     }
                     sk.ca = ca;
                 }
-                TcpOpt::NotSentLowat(v) => sk.notsent_lowat = (v != 0).then_some(v),
+                TcpOpt::NotSentLowat(v) => {
+                    sk.notsent_lowat = (v != 0).then_some(v);
+                    self.sk_stream_write_space(&mut sk);
+                }
                 TcpOpt::Ttl(t) => {
                     if t == 0 {
                         return Err(Errno::EINVAL);

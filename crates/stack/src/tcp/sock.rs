@@ -378,6 +378,13 @@ pub struct TcpSock {
     pub(crate) chrono_start: Instant,
     /// Time spent busy, receive-window limited, send-buffer limited.
     pub(crate) chrono_stat: [Duration; 3],
+
+    // ---- wakeups ----
+    /// The latest wakeup of each kind (for epoll).
+    pub(crate) wake: crate::sock::wait::Wakeups,
+    /// `SOCK_NOSPACE`: a writer found the send buffer full (a failed
+    /// write or a poll), so freed space must wake it.
+    pub(crate) nospace: bool,
 }
 
 impl TcpSock {
@@ -523,6 +530,8 @@ impl TcpSock {
             chrono_type: Chrono::Unspec,
             chrono_start: now,
             chrono_stat: [Duration::ZERO; 3],
+            wake: crate::sock::wait::Wakeups::default(),
+            nospace: false,
         }
     }
 
@@ -669,6 +678,8 @@ pub struct TcpTable {
     pub(crate) challenge_second: u64,
     /// Live sockets (not yet freed).
     pub(crate) live: usize,
+    /// The stamp of the latest socket wakeup (see [`crate::sock::wait`]).
+    pub(crate) wake_seq: u64,
 }
 
 impl Default for TcpTable {
@@ -690,6 +701,7 @@ impl TcpTable {
             challenge_count: 0,
             challenge_second: u64::MAX,
             live: 0,
+            wake_seq: 0,
         }
     }
 
