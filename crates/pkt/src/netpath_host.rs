@@ -19,7 +19,7 @@
 
 use crate::run::consts;
 use crate::run::host::{
-    EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo,
+    Cmsg, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo,
     Unsupported,
 };
 use netpath::dev::nic::NicConfig;
@@ -62,6 +62,9 @@ const POLLNVAL: i16 = 0x20;
 const POLLRDNORM: i16 = 0x40;
 const POLLWRNORM: i16 = 0x100;
 const POLLRDHUP: i16 = 0x2000;
+
+/// `TCP_CM_INQ` (the same number as the `TCP_INQ` option).
+const TCP_CM_INQ: i32 = 36;
 
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCINQ: u64 = 0x541B;
@@ -282,6 +285,11 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             },
             (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 36) => TcpOpt::Inq(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_TCP, 25) => TcpOpt::NotSentLowat(
                 u32::try_from(int()?.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX),
             ),
@@ -649,7 +657,8 @@ impl PktHost for NetpathHost {
             | TcpOpt::Cork(x)
             | TcpOpt::KeepAlive(x)
             | TcpOpt::ReuseAddr(x)
-            | TcpOpt::ReusePort(x) => b(x),
+            | TcpOpt::ReusePort(x)
+            | TcpOpt::Inq(x) => b(x),
             TcpOpt::MaxSeg(x) => n(x.into()),
             TcpOpt::KeepIdle(x)
             | TcpOpt::KeepIntvl(x)
@@ -751,6 +760,20 @@ impl PktHost for NetpathHost {
             r => return Err(unsupported(format!("ioctl {r:#x}"))),
         };
         Ok(v.map_err(errno)? as i64)
+    }
+
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<(i64, Vec<Cmsg>)> {
+        let n = self.recv(fd, len, flags)?;
+        let id = self.id(fd)?;
+        let cmsgs = match self.stack.tcp_cm_inq(id).map_err(errno)? {
+            Some(inq) => vec![Cmsg {
+                level: SOL_TCP,
+                ty: TCP_CM_INQ,
+                data: inq.into(),
+            }],
+            None => Vec::new(),
+        };
+        Ok((n, cmsgs))
     }
 
     fn epoll_create(&mut self, size: i32) -> SysResult {

@@ -88,6 +88,9 @@ pub enum TcpOpt {
     Congestion(String),
     /// `TCP_NOTSENT_LOWAT`.
     NotSentLowat(u32),
+    /// `TCP_INQ`: `recvmsg` returns a `TCP_CM_INQ` control message
+    /// ([`Stack::tcp_cm_inq`]).
+    Inq(bool),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -127,7 +130,7 @@ impl Stack {
         self.tcp.alloc(self.now)
     }
 
-    fn tcp_user(&self, id: SockId) -> Result<&super::sock::TcpSock, Errno> {
+    pub(crate) fn tcp_user(&self, id: SockId) -> Result<&super::sock::TcpSock, Errno> {
         match self.tcp.get(id) {
             Some(s) if !s.orphan && s.parent.is_none() => Ok(s),
             _ => Err(Errno::EBADF),
@@ -884,6 +887,7 @@ impl Stack {
                     }
                     sk.ca = ca;
                 }
+                TcpOpt::Inq(on) => sk.recvmsg_inq = on,
                 TcpOpt::NotSentLowat(v) => {
                     sk.notsent_lowat = (v != 0).then_some(v);
                     self.sk_stream_write_space(&mut sk);
@@ -939,6 +943,7 @@ impl Stack {
             TcpOpt::BindToDevice(_) => TcpOpt::BindToDevice(sk.bind_opts.bound_dev),
             TcpOpt::Congestion(_) => TcpOpt::Congestion(sk.ca.name().to_string()),
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
+            TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),

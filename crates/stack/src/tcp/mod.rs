@@ -14,6 +14,7 @@
 //!   `sk_stream_write_space`, `sk_state_change`) and writeability;
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
 //! - [`info`]: `struct tcp_info` (`ss -ti`);
+//! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
 //! - [`cong`], [`rtt`], [`ofo`]: congestion control, RTT/RTO, the
 //!   out-of-order queue.
 
@@ -22,6 +23,7 @@ pub mod api;
 pub mod cong;
 pub mod info;
 pub mod input;
+pub mod inq;
 pub mod listen;
 pub mod ofo;
 pub mod output;

@@ -385,6 +385,8 @@ pub struct TcpSock {
     /// `SOCK_NOSPACE`: a writer found the send buffer full (a failed
     /// write or a poll), so freed space must wake it.
     pub(crate) nospace: bool,
+    /// `TCP_INQ`: `recvmsg` reports the bytes left (`TCP_CM_INQ`).
+    pub(crate) recvmsg_inq: bool,
 }
 
 impl TcpSock {
@@ -532,6 +534,7 @@ impl TcpSock {
             chrono_stat: [Duration::ZERO; 3],
             wake: crate::sock::wait::Wakeups::default(),
             nospace: false,
+            recvmsg_inq: false,
         }
     }
 
