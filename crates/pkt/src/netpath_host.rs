@@ -306,6 +306,11 @@ impl NetpathHost {
             },
             (SOL_SOCKET, 15) => TcpOpt::ReusePort(int()? != 0),
             (SOL_SOCKET, 36) => TcpOpt::Mark(nonneg()?),
+            (SOL_SOCKET, 60) => TcpOpt::ZeroCopy(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_IP, 1) => TcpOpt::Tos((int()? & 0xff) as u8),
             (SOL_IP, 2) => TcpOpt::Ttl(
                 u8::try_from(int()?.max(0)).map_err(|_| SysError::Errno(Errno::EINVAL))?,
@@ -523,14 +528,13 @@ impl PktHost for NetpathHost {
         let id = self.id(fd)?;
         for (f, what) in [
             (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
-            (MSG_ZEROCOPY, "MSG_ZEROCOPY"),
             (MSG_OOB, "MSG_OOB (urgent data)"),
         ] {
             if flags & f != 0 {
                 return Err(unsupported(format!("send with {what}")));
             }
         }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR;
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
         if flags & !known != 0 {
             return Err(unsupported(format!("send flags {flags:#x}")));
         }
@@ -552,6 +556,7 @@ impl PktHost for NetpathHost {
         let sf = SendFlags {
             more: flags & MSG_MORE != 0,
             eor: flags & MSG_EOR != 0,
+            zerocopy: flags & MSG_ZEROCOPY != 0,
         };
         let now = self.instant();
         self.zeros(len);
@@ -658,7 +663,8 @@ impl PktHost for NetpathHost {
             | TcpOpt::KeepAlive(x)
             | TcpOpt::ReuseAddr(x)
             | TcpOpt::ReusePort(x)
-            | TcpOpt::Inq(x) => b(x),
+            | TcpOpt::Inq(x)
+            | TcpOpt::ZeroCopy(x) => b(x),
             TcpOpt::MaxSeg(x) => n(x.into()),
             TcpOpt::KeepIdle(x)
             | TcpOpt::KeepIntvl(x)

@@ -88,6 +88,7 @@ impl Stack {
             rtt_sample = self.tcp_clean_rtx_queue(sk, ack, prior_fack, &mut res);
             sk.snd_una = ack;
             sk.cc.snd_una = ack.0;
+            self.tcp_zerocopy_complete(sk, false);
             sk.dupacks = 0;
             sk.retransmits = 0;
             sk.probes_out = 0;

@@ -36,6 +36,10 @@ pub struct SendFlags {
     /// `MSG_EOR`: end of record; later writes never join this data's
     /// segment (`TCP_SKB_CB(skb)->eor`).
     pub eor: bool,
+    /// `MSG_ZEROCOPY`: on a socket with `SO_ZEROCOPY`, the send gets a
+    /// completion notification once its data is acknowledged (netpath
+    /// always copies, so the notification says "copied").
+    pub zerocopy: bool,
 }
 
 /// What `poll()` reports.
@@ -91,6 +95,8 @@ pub enum TcpOpt {
     /// `TCP_INQ`: `recvmsg` returns a `TCP_CM_INQ` control message
     /// ([`Stack::tcp_cm_inq`]).
     Inq(bool),
+    /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
+    ZeroCopy(bool),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -137,7 +143,7 @@ impl Stack {
         }
     }
 
-    fn tcp_user_mut(&mut self, id: SockId) -> Result<&mut super::sock::TcpSock, Errno> {
+    pub(crate) fn tcp_user_mut(&mut self, id: SockId) -> Result<&mut super::sock::TcpSock, Errno> {
         match self.tcp.get_mut(id) {
             Some(s) if !s.orphan && s.parent.is_none() => Ok(s),
             _ => Err(Errno::EBADF),
@@ -349,6 +355,10 @@ impl Stack {
         }
         self.tracer
             .event_detail(self.now, "tcp_sendmsg", None, data.len() as u64);
+        if data.is_empty() {
+            // Nothing to copy: 0, and nothing pushed.
+            return Ok(0);
+        }
         self.tcp_slow_start_after_idle_check(sk);
         let goal = sk.mss_cache.max(1) as usize;
         let size_goal = Self::tcp_xmit_size_goal(sk);
@@ -423,6 +433,9 @@ impl Stack {
         }
         if copied > 0 {
             sk.chrono_start(super::sock::Chrono::Busy, self.now);
+            if flags.zerocopy && sk.zerocopy {
+                Self::tcp_zerocopy_sent(sk);
+            }
         }
         if copied < data.len() {
             // Waiting for send buffer room (sk_stream_wait_memory): freed
@@ -742,11 +755,12 @@ impl Stack {
             return ev;
         }
         let closed = sk.state == TcpState::Closed;
-        ev.err = sk.err.is_some();
+        // A pending error, or something on the error queue.
+        ev.err = sk.err.is_some() || sk.zc.has_notification();
         ev.rdhup = sk.fin_received || sk.shutdown.rcv;
         ev.hup = closed && (sk.hashed || sk.connecting || sk.err.is_some() || sk.fin_received)
             || (sk.shutdown.rcv && sk.shutdown.snd);
-        ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || ev.err;
+        ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || sk.err.is_some();
         ev.writable = sk.state.can_send() && !sk.shutdown.snd && self.sk_stream_is_writeable(sk, 1);
         if closed && sk.connecting {
             ev.writable = true;
@@ -888,6 +902,7 @@ impl Stack {
                     sk.ca = ca;
                 }
                 TcpOpt::Inq(on) => sk.recvmsg_inq = on,
+                TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
                 TcpOpt::NotSentLowat(v) => {
                     sk.notsent_lowat = (v != 0).then_some(v);
                     self.sk_stream_write_space(&mut sk);
@@ -944,6 +959,7 @@ impl Stack {
             TcpOpt::Congestion(_) => TcpOpt::Congestion(sk.ca.name().to_string()),
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
+            TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),

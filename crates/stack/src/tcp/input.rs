@@ -726,6 +726,8 @@ impl Stack {
         sk.shutdown.rcv = true;
         sk.shutdown.snd = true;
         sk.purge_queues();
+        // Freed unacknowledged zerocopy data completes too.
+        self.tcp_zerocopy_complete(sk, true);
         sk.xmit_timer = None;
         sk.delack_timer = None;
         sk.keepalive_timer = None;

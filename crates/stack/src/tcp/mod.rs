@@ -10,6 +10,7 @@
 //! - [`output`]: `tcp_transmit_skb`, `tcp_write_xmit`, ACK/SYN/FIN/RST;
 //! - [`timer`]: retransmit, delayed ACK, persist, keepalive, TIME-WAIT;
 //! - [`api`]: the socket calls (`tcp_sendmsg`, `tcp_recvmsg`, connect…);
+//! - [`zerocopy`]: `SO_ZEROCOPY` / `MSG_ZEROCOPY` completion notifications;
 //! - [`wakeup`]: socket wakeups (`sk_data_ready`, `tcp_check_space` →
 //!   `sk_stream_write_space`, `sk_state_change`) and writeability;
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
@@ -32,6 +33,7 @@ pub mod sock;
 pub mod syncookies;
 pub mod timer;
 pub mod wakeup;
+pub mod zerocopy;
 
 pub use api::{PollEvents, SendFlags, Shutdown, TcpOpt};
 pub use info::TcpInfo;

@@ -387,6 +387,10 @@ pub struct TcpSock {
     pub(crate) nospace: bool,
     /// `TCP_INQ`: `recvmsg` reports the bytes left (`TCP_CM_INQ`).
     pub(crate) recvmsg_inq: bool,
+    /// `SO_ZEROCOPY` and the `MSG_ZEROCOPY` sends waiting for their
+    /// completion notification.
+    pub(crate) zerocopy: bool,
+    pub(crate) zc: super::zerocopy::ZcState,
 }
 
 impl TcpSock {
@@ -535,6 +539,8 @@ impl TcpSock {
             wake: crate::sock::wait::Wakeups::default(),
             nospace: false,
             recvmsg_inq: false,
+            zerocopy: false,
+            zc: super::zerocopy::ZcState::default(),
         }
     }
 
