@@ -12,6 +12,8 @@
 
 use core::net::Ipv4Addr;
 
+use netpath_wire::tcp::TcpSeqNumber;
+
 use super::output::{fresh_seg, Nonagle};
 use super::sock::{ListenState, TcpState, SEG_EOR, SEG_FIN, SEG_PSH};
 use crate::dev::IfIndex;
@@ -388,10 +390,27 @@ impl Stack {
                 (start + size_goal).0.wrapping_sub(sk.write_seq.0) as i32
             };
             if tail_room(sk) <= 0 && copied > 0 {
-                // A full skb: push it (tcp_push_one / forced push), which
-                // may free room in the tail again.
-                self.tcp_write_xmit(sk, Nonagle::Normal);
+                // A full skb: push it (tcp_push_one), marked PSH first when
+                // more than half the peer's largest window was written
+                // since the last push (forced_push); the push may free
+                // room in the tail again.
+                if Self::forced_push(sk) {
+                    Self::tcp_mark_push(sk);
+                    self.tcp_write_xmit(sk, Nonagle::Push);
+                } else {
+                    self.tcp_write_xmit(sk, Nonagle::Normal);
+                }
             }
+            // Linux's PSH mark belongs to the skb, whose end is the end of
+            // its last segment here: when this copy extends the tail skb,
+            // the mark moves to the new end, or is dropped by the first
+            // copy of a call (the call pushes again when it is done).
+            let psh_at = (tail_room(sk) > 0)
+                .then(|| sk.write_queue.back())
+                .flatten()
+                .filter(|t| t.flags & SEG_PSH != 0)
+                .map(|t| t.seq);
+            let copied_before = copied;
             if tail_room(sk) <= 0 {
                 // new_segment: sk_stream_memory_free (the send buffer, and
                 // TCP_NOTSENT_LOWAT).
@@ -411,6 +430,7 @@ impl Stack {
                         sk.write_seq += n as u32;
                         sk.wmem_queued += n;
                         copied += n;
+                        Self::move_psh_mark(sk, psh_at, copied_before > 0);
                         continue;
                     }
                 }
@@ -430,6 +450,7 @@ impl Stack {
             copied += n;
             // Add the skb to the socket's write queue.
             sk.write_queue.push_back(seg);
+            Self::move_psh_mark(sk, psh_at, copied_before > 0);
         }
         if copied > 0 {
             sk.chrono_start(super::sock::Chrono::Busy, self.now);
@@ -446,10 +467,12 @@ impl Stack {
         if copied == 0 {
             return Err(Errno::EAGAIN);
         }
+        // tcp_push: PSH on the tail unless more follows (or a push is
+        // forced anyway).
+        if !flags.more || Self::forced_push(sk) {
+            Self::tcp_mark_push(sk);
+        }
         if let Some(tail) = sk.write_queue.back_mut() {
-            if !flags.more {
-                tail.flags |= SEG_PSH;
-            }
             if flags.eor {
                 tail.flags |= SEG_EOR;
             }
@@ -558,6 +581,35 @@ impl Stack {
                 }
             }
             _ => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// `forced_push()`: more than half the peer's largest window was
+    /// written since the last PSH mark.
+    fn forced_push(sk: &super::sock::TcpSock) -> bool {
+        sk.write_seq.after(sk.pushed_seq + (sk.max_window >> 1))
+    }
+
+    /// `tcp_mark_push()`: PSH on the tail skb (its last segment), and the
+    /// push point moves to `write_seq`.
+    fn tcp_mark_push(sk: &mut super::sock::TcpSock) {
+        if let Some(tail) = sk.write_queue.back_mut() {
+            tail.flags |= SEG_PSH;
+            sk.pushed_seq = sk.write_seq;
+        }
+    }
+
+    /// After a copy that extended the tail skb: the PSH mark the segment
+    /// at `from` had moves to the last segment (`keep`), or is dropped.
+    fn move_psh_mark(sk: &mut super::sock::TcpSock, from: Option<TcpSeqNumber>, keep: bool) {
+        let Some(seq) = from else { return };
+        if let Some(old) = sk.write_queue.iter_mut().rev().find(|t| t.seq == seq) {
+            old.flags &= !SEG_PSH;
+        }
+        if keep {
+            if let Some(tail) = sk.write_queue.back_mut() {
+                tail.flags |= SEG_PSH;
+            }
         }
     }
 

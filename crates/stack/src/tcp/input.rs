@@ -644,6 +644,7 @@ impl Stack {
         sk.cc.snd_una = sk.snd_una.0;
         sk.cc.snd_nxt = sk.snd_nxt.0;
         sk.snd_sml = sk.snd_una;
+        sk.pushed_seq = sk.write_seq;
         self.tcp_sndbuf_expand(sk);
         sk.rcvq_space = sk.rcv_wnd.min(u32::from(sk.advmss) * 10);
         sk.rcvq_space_seq = sk.copied_seq;

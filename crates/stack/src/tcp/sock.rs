@@ -124,6 +124,10 @@ pub(crate) struct TxSeg {
     pub ever_retrans: bool,
     /// `tx.delivered` at the time of sending (delivery-rate samples).
     pub delivered: u64,
+    /// The GSO packet it was first sent in (`tcp_write_xmit` numbers
+    /// them): consecutive lost segments of one packet are retransmitted
+    /// as one skb, as Linux's are.
+    pub gso: u32,
 }
 
 /// `enum tcp_chrono`: what limits sending, timed for `tcp_info`
@@ -199,6 +203,10 @@ pub struct TcpSock {
     /// Where the skb `tcp_sendmsg` is filling began (Linux's write-queue
     /// tail, a GSO packet to be): the next memory check is at its end.
     pub(crate) vskb_start: TcpSeqNumber,
+    /// `pushed_seq`: `write_seq` at the last PSH mark (`tcp_mark_push`).
+    pub(crate) pushed_seq: TcpSeqNumber,
+    /// Numbers the GSO packets `tcp_write_xmit` builds.
+    pub(crate) gso_seq: u32,
     /// `snd_wnd`, bytes (already scaled).
     pub(crate) snd_wnd: u32,
     pub(crate) max_window: u32,
@@ -417,6 +425,8 @@ impl TcpSock {
             snd_nxt: z,
             write_seq: z,
             vskb_start: z,
+            pushed_seq: z,
+            gso_seq: 0,
             snd_wnd: 0,
             max_window: 0,
             snd_wl1: z,
