@@ -19,8 +19,8 @@
 
 use crate::run::consts;
 use crate::run::host::{
-    Cmsg, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo,
-    Unsupported,
+    Cmsg, CmsgData, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, RecvMsg,
+    SockExtendedErr, SysError, SysResult, TcpInfo, Unsupported,
 };
 use netpath::dev::nic::NicConfig;
 use netpath::dev::IfIndex;
@@ -65,6 +65,10 @@ const POLLRDHUP: i16 = 0x2000;
 
 /// `TCP_CM_INQ` (the same number as the `TCP_INQ` option).
 const TCP_CM_INQ: i32 = 36;
+/// `IP_RECVERR`: the error-queue control message.
+const IP_RECVERR: i32 = 11;
+/// `SO_EE_ORIGIN_ZEROCOPY`.
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCINQ: u64 = 0x541B;
@@ -499,9 +503,14 @@ impl PktHost for NetpathHost {
 
     fn recv(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
         let id = self.id(fd)?;
+        if flags & MSG_ERRQUEUE != 0 {
+            // The error queue's data is empty: 0 bytes, or EAGAIN.
+            self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            self.after_call();
+            return Ok(0);
+        }
         for (f, what) in [
             (MSG_OOB, "MSG_OOB (urgent data)"),
-            (MSG_ERRQUEUE, "MSG_ERRQUEUE"),
             (MSG_TRUNC, "MSG_TRUNC"),
             (MSG_WAITALL, "MSG_WAITALL"),
         ] {
@@ -768,18 +777,43 @@ impl PktHost for NetpathHost {
         Ok(v.map_err(errno)? as i64)
     }
 
-    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<(i64, Vec<Cmsg>)> {
-        let n = self.recv(fd, len, flags)?;
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
         let id = self.id(fd)?;
-        let cmsgs = match self.stack.tcp_cm_inq(id).map_err(errno)? {
+        if flags & MSG_ERRQUEUE != 0 {
+            // ip_recv_error: the oldest notification, never waiting.
+            let n = self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            self.after_call();
+            return Ok(RecvMsg {
+                len: 0,
+                flags: MSG_ERRQUEUE,
+                control: vec![Cmsg {
+                    level: SOL_IP,
+                    ty: IP_RECVERR,
+                    data: CmsgData::ExtErr(SockExtendedErr {
+                        errno: 0,
+                        origin: SO_EE_ORIGIN_ZEROCOPY,
+                        ty: 0,
+                        code: u8::from(n.copied),
+                        info: n.lo,
+                        data: n.hi,
+                    }),
+                }],
+            });
+        }
+        let n = self.recv(fd, len, flags)?;
+        let control = match self.stack.tcp_cm_inq(id).map_err(errno)? {
             Some(inq) => vec![Cmsg {
                 level: SOL_TCP,
                 ty: TCP_CM_INQ,
-                data: inq.into(),
+                data: CmsgData::Int(inq.into()),
             }],
             None => Vec::new(),
         };
-        Ok((n, cmsgs))
+        Ok(RecvMsg {
+            len: n,
+            flags: 0,
+            control,
+        })
     }
 
     fn epoll_create(&mut self, size: i32) -> SysResult {

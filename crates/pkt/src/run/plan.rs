@@ -163,8 +163,9 @@ pub enum CallKind {
         fd: i64,
         len: usize,
         flags: i32,
-        /// `recvmsg`'s expected control messages (`None`: not checked).
-        control: Option<Vec<Cmsg>>,
+        /// `recvmsg`: the `msg_flags` and control messages expected back
+        /// (`None` for `read`/`recv`).
+        msg: Option<RecvExpect>,
     },
     Send {
         fd: i64,
@@ -235,7 +236,16 @@ pub struct EpollEv {
     pub data: u64,
 }
 
-pub use super::host::Cmsg;
+pub use super::host::{Cmsg, CmsgData, SockExtendedErr};
+
+/// What a `recvmsg` line expects in its `msghdr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvExpect {
+    /// `msg_flags` on return.
+    pub flags: i32,
+    /// `msg_control` (`None`: not written, not checked).
+    pub control: Option<Vec<Cmsg>>,
+}
 
 impl CallKind {
     /// The script descriptor the call works on, if any.
@@ -499,13 +509,13 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: 0,
-            control: None,
+            msg: None,
         },
         "recv" | "recvfrom" => CallKind::Recv {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: int_i32(a(3)?)?,
-            control: None,
+            msg: None,
         },
         "write" => CallKind::Send {
             fd: fd()?,
@@ -530,7 +540,7 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             },
         },
         "sendmsg" | "recvmsg" => {
-            let (len, to, control) = msghdr(a(1)?, sc.name == "sendmsg")?;
+            let (len, to, msg) = msghdr(a(1)?, sc.name == "sendmsg")?;
             let flags = int_i32(a(2)?)?;
             if sc.name == "sendmsg" {
                 CallKind::Send {
@@ -544,7 +554,7 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                     fd: fd()?,
                     len,
                     flags,
-                    control,
+                    msg: Some(msg),
                 }
             }
         }
@@ -718,7 +728,7 @@ fn opt_value(e: &Expr) -> Result<OptValue, String> {
 
 /// What `msghdr` gives a call: total iov length, destination, expected
 /// control messages.
-type MsgHdr = (usize, Option<Addr>, Option<Vec<Cmsg>>);
+type MsgHdr = (usize, Option<Addr>, RecvExpect);
 
 /// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0,
 /// msg_control=[...]}`: the total iov length, the destination and (for
@@ -730,6 +740,7 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
     let mut len = 0usize;
     let mut to = None;
     let mut control = None;
+    let mut flags = 0;
     for f in fields {
         let key = match &f.key {
             Some(Expr::Ident(k)) => k.as_str(),
@@ -755,12 +766,14 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
                 }
             }
             "msg_flags" => {
-                if int(&f.value)? != 0 {
+                let v = int_i32(&f.value)?;
+                if send && v != 0 {
                     return Err("msg_flags checks".into());
                 }
+                flags = v;
             }
             "msg_control" => match &f.value {
-                Expr::Array(v) if v.is_empty() => {}
+                Expr::Array(v) if v.is_empty() => control = Some(Vec::new()),
                 Expr::Array(v) if !send => {
                     control = Some(v.iter().map(cmsg).collect::<Result<Vec<_>, _>>()?);
                 }
@@ -769,7 +782,34 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
             _ => return Err(format!("msghdr field `{key}`")),
         }
     }
-    Ok((len, to, control))
+    Ok((len, to, RecvExpect { flags, control }))
+}
+
+/// `{ee_errno=0, ee_origin=SO_EE_ORIGIN_ZEROCOPY, ee_type=0, ee_code=...,
+/// ee_info=0, ee_data=0}`.
+fn sock_extended_err(e: &Expr) -> Result<SockExtendedErr, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("sock_extended_err `{e}`"));
+    };
+    let mut ee = SockExtendedErr::default();
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("sock_extended_err field `{f}`"));
+        };
+        let v = int(&f.value)?;
+        let small = || u8::try_from(v).map_err(|_| format!("{k} {v} out of range"));
+        let word = || u32::try_from(v).map_err(|_| format!("{k} {v} out of range"));
+        match k.as_str() {
+            "ee_errno" => ee.errno = word()?,
+            "ee_origin" => ee.origin = small()?,
+            "ee_type" => ee.ty = small()?,
+            "ee_code" => ee.code = small()?,
+            "ee_info" => ee.info = word()?,
+            "ee_data" => ee.data = word()?,
+            _ => return Err(format!("sock_extended_err field `{k}`")),
+        }
+    }
+    Ok(ee)
 }
 
 /// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`.
@@ -785,7 +825,12 @@ fn cmsg(e: &Expr) -> Result<Cmsg, String> {
         match k.as_str() {
             "cmsg_level" => level = Some(int_i32(&f.value)?),
             "cmsg_type" => ty = Some(int_i32(&f.value)?),
-            "cmsg_data" => data = Some(int(&f.value)?),
+            "cmsg_data" => {
+                data = Some(match &f.value {
+                    Expr::Struct(_) => CmsgData::ExtErr(sock_extended_err(&f.value)?),
+                    v => CmsgData::Int(int(v)?),
+                })
+            }
             _ => return Err(format!("control message field `{k}`")),
         }
     }

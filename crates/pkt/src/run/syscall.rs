@@ -7,7 +7,7 @@ use super::consts;
 use super::engine::{fail, unsupported, Engine, Stop};
 use super::host::EpollEvent;
 use super::host::{OptValue, PollFd, SysError, SysResult};
-use super::plan::{Addr, Call, CallKind, Cmsg, EpollEv, GetExpect};
+use super::plan::{Addr, Call, CallKind, Cmsg, CmsgData, EpollEv, GetExpect};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 const O_NONBLOCK: i64 = 0x800;
@@ -102,25 +102,34 @@ impl Engine<'_> {
             CallKind::Recv {
                 len,
                 flags,
-                control: None,
+                msg: None,
                 ..
             } => self.host.recv(fd.unwrap_or(-1), *len, *flags),
             CallKind::Recv {
                 len,
                 flags,
-                control: Some(want),
+                msg: Some(want),
                 ..
             } => match self.host.recvmsg(fd.unwrap_or(-1), *len, *flags) {
-                Ok((n, got)) => {
-                    if *want != got {
-                        self.collect();
+                Ok(got) => {
+                    self.collect();
+                    if got.flags != want.flags {
                         return Err(fail(
                             line,
-                            format!("msg_control {}", cmsgs_text(want)),
-                            cmsgs_text(&got),
+                            format!("msg_flags {:#x}", want.flags),
+                            format!("{:#x}", got.flags),
                         ));
                     }
-                    Ok(n)
+                    if let Some(c) = &want.control {
+                        if *c != got.control {
+                            return Err(fail(
+                                line,
+                                format!("msg_control {}", cmsgs_text(c)),
+                                cmsgs_text(&got.control),
+                            ));
+                        }
+                    }
+                    Ok(got.len)
                 }
                 Err(e) => Err(e),
             },
@@ -433,15 +442,16 @@ fn cmsgs_text(c: &[Cmsg]) -> String {
     let items: Vec<String> = c
         .iter()
         .map(|m| {
-            let level = consts::name("SOL_", m.level.into()).unwrap_or("level");
-            let ty = if m.level == 6 {
-                consts::name("TCP_CM_", m.ty.into()).unwrap_or("type")
-            } else {
-                "type"
+            let data = match m.data {
+                CmsgData::Int(v) => v.to_string(),
+                CmsgData::ExtErr(e) => format!(
+                    "{{ee_errno={}, ee_origin={}, ee_type={}, ee_code={}, ee_info={}, ee_data={}}}",
+                    e.errno, e.origin, e.ty, e.code, e.info, e.data
+                ),
             };
             format!(
-                "{{cmsg_level={level}({}), cmsg_type={ty}({}), cmsg_data={}}}",
-                m.level, m.ty, m.data
+                "{{cmsg_level={}, cmsg_type={}, cmsg_data={data}}}",
+                m.level, m.ty
             )
         })
         .collect();

@@ -817,7 +817,7 @@ fn planning_decodes_calls() {
 
 #[test]
 fn planning_decodes_epoll_and_control_messages() {
-    use super::plan::{plan, Action, CallKind, Cmsg, EpollEv};
+    use super::plan::{plan, Action, CallKind, Cmsg, CmsgData, EpollEv, RecvExpect};
     let s = crate::parse(
         "0 epoll_create(1) = 5\n\
          +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLOUT|EPOLLIN|EPOLLET, fd=4}) = 0\n\
@@ -866,11 +866,14 @@ fn planning_decodes_epoll_and_control_messages() {
             fd: 4,
             len: 1000,
             flags: 0,
-            control: Some(vec![Cmsg {
-                level: 6,
-                ty: 36,
-                data: 9000
-            }])
+            msg: Some(RecvExpect {
+                flags: 0,
+                control: Some(vec![Cmsg {
+                    level: 6,
+                    ty: 36,
+                    data: CmsgData::Int(9000)
+                }])
+            })
         }
     );
 }

@@ -91,7 +91,16 @@ impl Stack {
     /// `recvmsg(MSG_ERRQUEUE)`: the oldest zerocopy notification;
     /// `EAGAIN` when there is none.
     pub fn tcp_recv_errqueue(&mut self, id: SockId) -> Result<ZcNotification, Errno> {
-        let sk = self.tcp_user_mut(id)?;
-        sk.zc.errqueue.pop_front().ok_or(Errno::EAGAIN)
+        self.tcp_user(id)?;
+        let Some(mut sk) = self.tcp.take(id) else {
+            return Err(Errno::EBADF);
+        };
+        let n = sk.zc.errqueue.pop_front().ok_or(Errno::EAGAIN);
+        // sock_dequeue_err_skb: more waiting reports the error again.
+        if n.is_ok() && sk.zc.has_notification() {
+            self.sk_wake(&mut sk, WakeKey::ErrorReport);
+        }
+        self.tcp_sock_done(sk);
+        n
     }
 }
