@@ -132,8 +132,9 @@ fn opt_name(level: i32, opt: OptName) -> String {
 struct Fd {
     id: SockId,
     nonblock: bool,
-    /// A blocking `send` in progress: (length asked, bytes queued so far).
-    sending: Option<(usize, usize)>,
+    /// A blocking `send` in progress: (length asked, bytes queued so far,
+    /// the socket's wakeup stamp when it went to sleep).
+    sending: Option<(usize, usize, u64)>,
 }
 
 /// A netpath [`Stack`] as a packetdrill host (see the module docs).
@@ -549,16 +550,28 @@ impl PktHost for NetpathHost {
         }
         let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
         let retry = match self.fd(fd)?.sending {
-            Some((l, d)) if l == len && blocking => Some(d),
+            Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
             _ => None,
         };
-        let done = retry.unwrap_or(0);
-        if retry.is_some() {
-            // A writer blocked for memory sleeps until `sk_stream_write_space`
-            // wakes it: when the socket is writable again (free space at
-            // least half of what is queued), fails, or is shut down.
+        let done = retry.map_or(0, |(d, _)| d);
+        if let Some((_, stamp)) = retry {
+            // A writer blocked for memory (sk_stream_wait_memory) sleeps
+            // until a wakeup of its socket (send space, a state change,
+            // data...), then goes on if memory is free, the socket failed
+            // or was shut down, else sleeps again.
+            let woken = self
+                .stack
+                .tcp_wakeups(id)
+                .is_none_or(|w| w.woken_since(stamp, u32::MAX).is_some());
+            if !woken {
+                return Err(SysError::WouldBlock);
+            }
             let ev = self.stack.tcp_poll(id);
-            if !(ev.writable || ev.err || ev.hup) {
+            if !(self.stack.tcp_stream_memory_free(id) || ev.err || ev.hup) {
+                let now_stamp = self.stack.tcp_wake_stamp();
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.sending = Some((len, done, now_stamp));
+                }
                 return Err(SysError::WouldBlock);
             }
         }
@@ -575,7 +588,8 @@ impl PktHost for NetpathHost {
             Ok(n) => (done + n, None),
             Err(e) => (done, Some(e)),
         };
-        let set = |h: &mut Self, v: Option<(usize, usize)>| {
+        let stamp = self.stack.tcp_wake_stamp();
+        let set = |h: &mut Self, v: Option<(usize, usize, u64)>| {
             if let Some(f) = h.fds.get_mut(&fd) {
                 f.sending = v;
             }
@@ -590,7 +604,7 @@ impl PktHost for NetpathHost {
                 Ok(total as i64)
             }
             None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
-                set(self, Some((len, total)));
+                set(self, Some((len, total, stamp)));
                 Err(SysError::WouldBlock)
             }
             Some(e) => {
@@ -718,6 +732,13 @@ impl PktHost for NetpathHost {
     }
 
     fn fcntl(&mut self, fd: i32, cmd: i32, arg: i64) -> SysResult {
+        if self.epolls.contains_key(&fd) {
+            // An epoll descriptor never blocks anything the runner does.
+            return match cmd {
+                1..=4 => Ok(if cmd == 3 { O_RDWR } else { 0 }),
+                _ => Err(unsupported(format!("fcntl command {cmd}"))),
+            };
+        }
         self.fd(fd)?;
         match cmd {
             // F_GETFD / F_SETFD: no close-on-exec to speak of.

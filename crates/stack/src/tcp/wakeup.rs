@@ -98,6 +98,15 @@ impl Stack {
         ev
     }
 
+    /// `sk_stream_memory_free(sk)`: whether a write would queue more now
+    /// (what a writer blocked for memory checks each time it is woken);
+    /// `false` for an unknown handle.
+    pub fn tcp_stream_memory_free(&self, id: crate::sock::SockId) -> bool {
+        self.tcp
+            .get(id)
+            .is_some_and(|sk| self.sk_stream_memory_free(sk, 0))
+    }
+
     /// The stamp of the latest socket wakeup in this stack (0: none yet).
     pub fn tcp_wake_stamp(&self) -> u64 {
         self.tcp.wake_seq
