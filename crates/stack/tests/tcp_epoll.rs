@@ -148,6 +148,7 @@ fn epollout_waits_for_twice_the_notsent_margin() {
     });
     let queued = fill(&mut n, c);
     assert!(queued >= lowat as usize, "queued {queued}");
+    assert!(!n.sa().tcp_stream_memory_free(c), "a write would block");
     // No write-space wakeup until the unsent bytes, doubled, are under
     // the mark; then exactly one.
     let mut reports = 0;
@@ -164,6 +165,7 @@ fn epollout_waits_for_twice_the_notsent_margin() {
         }
     }
     assert_eq!(reports, 1, "edge-triggered: one EPOLLOUT per wakeup");
+    assert!(n.sa().tcp_stream_memory_free(c));
     let w = n.sa().tcp_wakeups(c).unwrap();
     assert!(w.write_space > 0);
 }
