@@ -267,6 +267,105 @@ impl NetpathHost {
         &self.zeros[..len]
     }
 
+    /// `send`/`sendmsg` of `len` bytes in iovec elements of `iov` bytes
+    /// (see the module docs for blocking).
+    fn send_iov(&mut self, fd: i32, len: usize, iov: &[usize], flags: i32) -> SysResult {
+        let id = self.id(fd)?;
+        for (f, what) in [
+            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
+            (MSG_OOB, "MSG_OOB (urgent data)"),
+        ] {
+            if flags & f != 0 {
+                return Err(unsupported(format!("send with {what}")));
+            }
+        }
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
+        if flags & !known != 0 {
+            return Err(unsupported(format!("send flags {flags:#x}")));
+        }
+        let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
+        let retry = match self.fd(fd)?.sending {
+            Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
+            _ => None,
+        };
+        let done = retry.map_or(0, |(d, _)| d);
+        if let Some((_, stamp)) = retry {
+            // A writer blocked for memory (sk_stream_wait_memory) sleeps
+            // until a wakeup of its socket (send space, a state change,
+            // data...), then goes on if memory is free, the socket failed
+            // or was shut down, else sleeps again.
+            let woken = self
+                .stack
+                .tcp_wakeups(id)
+                .is_none_or(|w| w.woken_since(stamp, u32::MAX).is_some());
+            if !woken {
+                return Err(SysError::WouldBlock);
+            }
+            let ev = self.stack.tcp_poll(id);
+            if !(self.stack.tcp_stream_memory_free(id) || ev.err || ev.hup) {
+                let now_stamp = self.stack.tcp_wake_stamp();
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.sending = Some((len, done, now_stamp));
+                }
+                return Err(SysError::WouldBlock);
+            }
+        }
+        let sf = SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+            zerocopy: flags & MSG_ZEROCOPY != 0,
+        };
+        let now = self.instant();
+        self.zeros(len);
+        // What is left of the iovec after the bytes already queued.
+        let mut skip = done;
+        let rest: Vec<usize> = iov
+            .iter()
+            .map(|l| {
+                let cut = skip.min(*l);
+                skip -= cut;
+                l - cut
+            })
+            .collect();
+        let r = self
+            .stack
+            .tcp_send_iov(now, id, &self.zeros[..len - done], &rest, sf);
+        self.after_call();
+        let (total, result) = match r {
+            Ok(n) => (done + n, None),
+            Err(e) => (done, Some(e)),
+        };
+        let stamp = self.stack.tcp_wake_stamp();
+        let set = |h: &mut Self, v: Option<(usize, usize, u64)>| {
+            if let Some(f) = h.fds.get_mut(&fd) {
+                f.sending = v;
+            }
+        };
+        if len == 0 && result.is_none() {
+            set(self, None);
+            return Ok(0);
+        }
+        match result {
+            None if total >= len || !blocking => {
+                set(self, None);
+                Ok(total as i64)
+            }
+            None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
+                set(self, Some((len, total, stamp)));
+                Err(SysError::WouldBlock)
+            }
+            Some(e) => {
+                set(self, None);
+                if total > 0 {
+                    Ok(total as i64)
+                } else {
+                    Err(errno(e))
+                }
+            }
+            None => unreachable!("handled above"),
+        }
+    }
+
     fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
         let int = || match v {
             OptValue::Int(i) => Ok(*i),
@@ -535,88 +634,17 @@ impl PktHost for NetpathHost {
     }
 
     fn send(&mut self, fd: i32, len: usize, flags: i32, _to: Option<SocketAddrV4>) -> SysResult {
-        let id = self.id(fd)?;
-        for (f, what) in [
-            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
-            (MSG_OOB, "MSG_OOB (urgent data)"),
-        ] {
-            if flags & f != 0 {
-                return Err(unsupported(format!("send with {what}")));
-            }
-        }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
-        if flags & !known != 0 {
-            return Err(unsupported(format!("send flags {flags:#x}")));
-        }
-        let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
-        let retry = match self.fd(fd)?.sending {
-            Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
-            _ => None,
-        };
-        let done = retry.map_or(0, |(d, _)| d);
-        if let Some((_, stamp)) = retry {
-            // A writer blocked for memory (sk_stream_wait_memory) sleeps
-            // until a wakeup of its socket (send space, a state change,
-            // data...), then goes on if memory is free, the socket failed
-            // or was shut down, else sleeps again.
-            let woken = self
-                .stack
-                .tcp_wakeups(id)
-                .is_none_or(|w| w.woken_since(stamp, u32::MAX).is_some());
-            if !woken {
-                return Err(SysError::WouldBlock);
-            }
-            let ev = self.stack.tcp_poll(id);
-            if !(self.stack.tcp_stream_memory_free(id) || ev.err || ev.hup) {
-                let now_stamp = self.stack.tcp_wake_stamp();
-                if let Some(f) = self.fds.get_mut(&fd) {
-                    f.sending = Some((len, done, now_stamp));
-                }
-                return Err(SysError::WouldBlock);
-            }
-        }
-        let sf = SendFlags {
-            more: flags & MSG_MORE != 0,
-            eor: flags & MSG_EOR != 0,
-            zerocopy: flags & MSG_ZEROCOPY != 0,
-        };
-        let now = self.instant();
-        self.zeros(len);
-        let r = self.stack.tcp_send(now, id, &self.zeros[..len - done], sf);
-        self.after_call();
-        let (total, result) = match r {
-            Ok(n) => (done + n, None),
-            Err(e) => (done, Some(e)),
-        };
-        let stamp = self.stack.tcp_wake_stamp();
-        let set = |h: &mut Self, v: Option<(usize, usize, u64)>| {
-            if let Some(f) = h.fds.get_mut(&fd) {
-                f.sending = v;
-            }
-        };
-        if len == 0 && result.is_none() {
-            set(self, None);
-            return Ok(0);
-        }
-        match result {
-            None if total >= len || !blocking => {
-                set(self, None);
-                Ok(total as i64)
-            }
-            None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
-                set(self, Some((len, total, stamp)));
-                Err(SysError::WouldBlock)
-            }
-            Some(e) => {
-                set(self, None);
-                if total > 0 {
-                    Ok(total as i64)
-                } else {
-                    Err(errno(e))
-                }
-            }
-            None => unreachable!("handled above"),
-        }
+        self.send_iov(fd, len, &[len], flags)
+    }
+
+    fn sendmsg(
+        &mut self,
+        fd: i32,
+        iov: &[usize],
+        flags: i32,
+        _to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        self.send_iov(fd, iov.iter().sum(), iov, flags)
     }
 
     fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {

@@ -82,3 +82,37 @@ fn msg_zerocopy_without_so_zerocopy_is_an_ordinary_send() {
         assert_eq!(st.tcp_recv_errqueue(c), Err(Errno::EAGAIN));
     });
 }
+
+#[test]
+fn a_zerocopy_skb_holds_at_most_17_fragments() {
+    let mut n = Net::new(23, link());
+    let (c, _s, _) = n.connected(6103);
+    n.with_a(|st, now| {
+        st.tcp_setsockopt(c, TcpOpt::ZeroCopy(true)).unwrap();
+        assert_eq!(
+            st.tcp_send_iov(now, c, &[1; 18], &[1; 17], ZC),
+            Err(Errno::EINVAL),
+            "the iovec must cover the data"
+        );
+        assert_eq!(st.tcp_send_iov(now, c, &[1; 18], &[1; 18], ZC), Ok(18));
+    });
+    n.run_ms(100);
+    let data: Vec<(usize, bool)> = n
+        .segments()
+        .iter()
+        .filter(|w| w.by_a() && w.len > 0)
+        .map(|w| (w.len, w.flags.psh()))
+        .collect();
+    // 17 one-byte fragments fill the first skb (pushed), the 18th starts
+    // the next; Nagle holds it until the first is acknowledged.
+    assert_eq!(data, vec![(17, true), (1, true)]);
+    assert_eq!(
+        n.with_a(|st, _| st.tcp_recv_errqueue(c)),
+        Ok(ZcNotification {
+            lo: 0,
+            hi: 0,
+            copied: true
+        }),
+        "one send, one id"
+    );
+}

@@ -364,6 +364,17 @@ pub trait PktHost {
             ..RecvMsg::default()
         })
     }
+    /// `sendmsg(fd, iov, flags, to)` with the iovec's element lengths: by
+    /// default [`PktHost::send`] of their sum.
+    fn sendmsg(
+        &mut self,
+        fd: i32,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        self.send(fd, iov.iter().sum(), flags, to)
+    }
     /// `epoll_create(size)`: a new epoll descriptor.
     fn epoll_create(&mut self, _size: i32) -> SysResult {
         Err(SysError::Unsupported("epoll".into()))

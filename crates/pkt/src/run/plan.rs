@@ -172,6 +172,8 @@ pub enum CallKind {
         len: usize,
         flags: i32,
         to: Option<Addr>,
+        /// `sendmsg`'s iovec element lengths (`None` for the others).
+        iov: Option<Vec<usize>>,
     },
     Shutdown {
         fd: i64,
@@ -522,12 +524,14 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             len: len_arg(a(2)?)?,
             flags: 0,
             to: None,
+            iov: None,
         },
         "send" => CallKind::Send {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: int_i32(a(3)?)?,
             to: None,
+            iov: None,
         },
         "sendto" => CallKind::Send {
             fd: fd()?,
@@ -538,9 +542,10 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                 Expr::Int(0) | Expr::Ident(_) => None,
                 e => Some(addr(e)?),
             },
+            iov: None,
         },
         "sendmsg" | "recvmsg" => {
-            let (len, to, msg) = msghdr(a(1)?, sc.name == "sendmsg")?;
+            let (len, to, msg, iov) = msghdr(a(1)?, sc.name == "sendmsg")?;
             let flags = int_i32(a(2)?)?;
             if sc.name == "sendmsg" {
                 CallKind::Send {
@@ -548,6 +553,7 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                     len,
                     flags,
                     to,
+                    iov: Some(iov),
                 }
             } else {
                 CallKind::Recv {
@@ -727,8 +733,8 @@ fn opt_value(e: &Expr) -> Result<OptValue, String> {
 }
 
 /// What `msghdr` gives a call: total iov length, destination, expected
-/// control messages.
-type MsgHdr = (usize, Option<Addr>, RecvExpect);
+/// flags and control messages, the iovec's element lengths.
+type MsgHdr = (usize, Option<Addr>, RecvExpect, Vec<usize>);
 
 /// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0,
 /// msg_control=[...]}`: the total iov length, the destination and (for
@@ -741,6 +747,7 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
     let mut to = None;
     let mut control = None;
     let mut flags = 0;
+    let mut lens = Vec::new();
     for f in fields {
         let key = match &f.key {
             Some(Expr::Ident(k)) => k.as_str(),
@@ -763,6 +770,7 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
                         _ => return Err(format!("iovec `{iov}`")),
                     };
                     len = len.saturating_add(n);
+                    lens.push(n);
                 }
             }
             "msg_flags" => {
@@ -782,7 +790,7 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
             _ => return Err(format!("msghdr field `{key}`")),
         }
     }
-    Ok((len, to, RecvExpect { flags, control }))
+    Ok((len, to, RecvExpect { flags, control }, lens))
 }
 
 /// `{ee_errno=0, ee_origin=SO_EE_ORIGIN_ZEROCOPY, ee_type=0, ee_code=...,

@@ -133,7 +133,13 @@ impl Engine<'_> {
                 }
                 Err(e) => Err(e),
             },
-            CallKind::Send { len, flags, to, .. } => {
+            CallKind::Send {
+                len,
+                flags,
+                to,
+                iov,
+                ..
+            } => {
                 let f = fd.unwrap_or(-1);
                 let to = to.map(|a| self.remote_addr(a));
                 if first && flags & MSG_FASTOPEN != 0 {
@@ -142,7 +148,10 @@ impl Engine<'_> {
                             .add_active(self.bound.get(&f).copied(), a.port());
                     }
                 }
-                self.host.send(f, *len, *flags, to)
+                match iov {
+                    Some(iov) => self.host.sendmsg(f, iov, *flags, to),
+                    None => self.host.send(f, *len, *flags, to),
+                }
             }
             CallKind::Shutdown { how, .. } => self.host.shutdown(fd.unwrap_or(-1), *how),
             CallKind::Close { fd: sfd } => {

@@ -9,7 +9,8 @@
 //! - [`ack`]: `tcp_ack`, SACK tagging, RACK loss detection, PRR, recovery;
 //! - [`output`]: `tcp_transmit_skb`, `tcp_write_xmit`, ACK/SYN/FIN/RST;
 //! - [`timer`]: retransmit, delayed ACK, persist, keepalive, TIME-WAIT;
-//! - [`api`]: the socket calls (`tcp_sendmsg`, `tcp_recvmsg`, connect…);
+//! - [`api`]: the socket calls (`tcp_recvmsg`, connect, options…);
+//! - [`sendmsg`]: `tcp_sendmsg` (skbs, memory checks, PSH marks);
 //! - [`zerocopy`]: `SO_ZEROCOPY` / `MSG_ZEROCOPY` completion notifications;
 //! - [`wakeup`]: socket wakeups (`sk_data_ready`, `tcp_check_space` →
 //!   `sk_stream_write_space`, `sk_state_change`) and writeability;
@@ -29,6 +30,7 @@ pub mod listen;
 pub mod ofo;
 pub mod output;
 pub mod rtt;
+pub mod sendmsg;
 pub mod sock;
 pub mod syncookies;
 pub mod timer;

@@ -205,6 +205,8 @@ pub struct TcpSock {
     pub(crate) vskb_start: TcpSeqNumber,
     /// `pushed_seq`: `write_seq` at the last PSH mark (`tcp_mark_push`).
     pub(crate) pushed_seq: TcpSeqNumber,
+    /// Zerocopy fragments pinned in the skb that starts at `vskb_start`.
+    pub(crate) vskb_frags: u8,
     /// Numbers the GSO packets `tcp_write_xmit` builds.
     pub(crate) gso_seq: u32,
     /// `snd_wnd`, bytes (already scaled).
@@ -426,6 +428,7 @@ impl TcpSock {
             write_seq: z,
             vskb_start: z,
             pushed_seq: z,
+            vskb_frags: 0,
             gso_seq: 0,
             snd_wnd: 0,
             max_window: 0,
