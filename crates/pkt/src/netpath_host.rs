@@ -362,7 +362,11 @@ impl NetpathHost {
                     Err(errno(e))
                 }
             }
-            None => unreachable!("handled above"),
+            // (Blocking with bytes left is the arm above.)
+            None => {
+                set(self, None);
+                Ok(total as i64)
+            }
         }
     }
 
