@@ -19,10 +19,12 @@
 
 use crate::run::consts;
 use crate::run::host::{
-    Errno, OptName, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo, Unsupported,
+    Cmsg, CmsgData, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, RecvMsg,
+    SockExtendedErr, SysError, SysResult, TcpInfo, Unsupported,
 };
 use netpath::dev::nic::NicConfig;
 use netpath::dev::IfIndex;
+use netpath::epoll::{Epoll, EpollOp};
 use netpath::ipv4::output::PmtuDisc;
 use netpath::skb::{PacketType, Skb};
 use netpath::sock::SockId;
@@ -60,6 +62,13 @@ const POLLNVAL: i16 = 0x20;
 const POLLRDNORM: i16 = 0x40;
 const POLLWRNORM: i16 = 0x100;
 const POLLRDHUP: i16 = 0x2000;
+
+/// `TCP_CM_INQ` (the same number as the `TCP_INQ` option).
+const TCP_CM_INQ: i32 = 36;
+/// `IP_RECVERR`: the error-queue control message.
+const IP_RECVERR: i32 = 11;
+/// `SO_EE_ORIGIN_ZEROCOPY`.
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCINQ: u64 = 0x541B;
@@ -123,8 +132,9 @@ fn opt_name(level: i32, opt: OptName) -> String {
 struct Fd {
     id: SockId,
     nonblock: bool,
-    /// A blocking `send` in progress: (length asked, bytes queued so far).
-    sending: Option<(usize, usize)>,
+    /// A blocking `send` in progress: (length asked, bytes queued so far,
+    /// the socket's wakeup stamp when it went to sleep).
+    sending: Option<(usize, usize, u64)>,
 }
 
 /// A netpath [`Stack`] as a packetdrill host (see the module docs).
@@ -136,6 +146,8 @@ pub struct NetpathHost {
     now: u64,
     sent: Vec<(u64, Vec<u8>)>,
     fds: HashMap<i32, Fd>,
+    /// Epoll descriptors (numbered with the sockets).
+    epolls: HashMap<i32, Epoll>,
     next_fd: i32,
     scratch: Vec<Skb>,
     zeros: Vec<u8>,
@@ -176,6 +188,7 @@ impl NetpathHost {
             now: START_NS,
             sent: Vec::new(),
             fds: HashMap::new(),
+            epolls: HashMap::new(),
             next_fd: 3,
             scratch: Vec::new(),
             zeros: Vec::new(),
@@ -254,6 +267,109 @@ impl NetpathHost {
         &self.zeros[..len]
     }
 
+    /// `send`/`sendmsg` of `len` bytes in iovec elements of `iov` bytes
+    /// (see the module docs for blocking).
+    fn send_iov(&mut self, fd: i32, len: usize, iov: &[usize], flags: i32) -> SysResult {
+        let id = self.id(fd)?;
+        for (f, what) in [
+            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
+            (MSG_OOB, "MSG_OOB (urgent data)"),
+        ] {
+            if flags & f != 0 {
+                return Err(unsupported(format!("send with {what}")));
+            }
+        }
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
+        if flags & !known != 0 {
+            return Err(unsupported(format!("send flags {flags:#x}")));
+        }
+        let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
+        let retry = match self.fd(fd)?.sending {
+            Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
+            _ => None,
+        };
+        let done = retry.map_or(0, |(d, _)| d);
+        if let Some((_, stamp)) = retry {
+            // A writer blocked for memory (sk_stream_wait_memory) sleeps
+            // until a wakeup of its socket (send space, a state change,
+            // data...), then goes on if memory is free, the socket failed
+            // or was shut down, else sleeps again.
+            let woken = self
+                .stack
+                .tcp_wakeups(id)
+                .is_none_or(|w| w.woken_since(stamp, u32::MAX).is_some());
+            if !woken {
+                return Err(SysError::WouldBlock);
+            }
+            let ev = self.stack.tcp_poll(id);
+            if !(self.stack.tcp_stream_memory_free(id) || ev.err || ev.hup) {
+                let now_stamp = self.stack.tcp_wake_stamp();
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.sending = Some((len, done, now_stamp));
+                }
+                return Err(SysError::WouldBlock);
+            }
+        }
+        let sf = SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+            zerocopy: flags & MSG_ZEROCOPY != 0,
+        };
+        let now = self.instant();
+        self.zeros(len);
+        // What is left of the iovec after the bytes already queued.
+        let mut skip = done;
+        let rest: Vec<usize> = iov
+            .iter()
+            .map(|l| {
+                let cut = skip.min(*l);
+                skip -= cut;
+                l - cut
+            })
+            .collect();
+        let r = self
+            .stack
+            .tcp_send_iov(now, id, &self.zeros[..len - done], &rest, sf);
+        self.after_call();
+        let (total, result) = match r {
+            Ok(n) => (done + n, None),
+            Err(e) => (done, Some(e)),
+        };
+        let stamp = self.stack.tcp_wake_stamp();
+        let set = |h: &mut Self, v: Option<(usize, usize, u64)>| {
+            if let Some(f) = h.fds.get_mut(&fd) {
+                f.sending = v;
+            }
+        };
+        if len == 0 && result.is_none() {
+            set(self, None);
+            return Ok(0);
+        }
+        match result {
+            None if total >= len || !blocking => {
+                set(self, None);
+                Ok(total as i64)
+            }
+            None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
+                set(self, Some((len, total, stamp)));
+                Err(SysError::WouldBlock)
+            }
+            Some(e) => {
+                set(self, None);
+                if total > 0 {
+                    Ok(total as i64)
+                } else {
+                    Err(errno(e))
+                }
+            }
+            // (Blocking with bytes left is the arm above.)
+            None => {
+                set(self, None);
+                Ok(total as i64)
+            }
+        }
+    }
+
     fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
         let int = || match v {
             OptValue::Int(i) => Ok(*i),
@@ -277,6 +393,11 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             },
             (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 36) => TcpOpt::Inq(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_TCP, 25) => TcpOpt::NotSentLowat(
                 u32::try_from(int()?.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX),
             ),
@@ -293,6 +414,11 @@ impl NetpathHost {
             },
             (SOL_SOCKET, 15) => TcpOpt::ReusePort(int()? != 0),
             (SOL_SOCKET, 36) => TcpOpt::Mark(nonneg()?),
+            (SOL_SOCKET, 60) => TcpOpt::ZeroCopy(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_IP, 1) => TcpOpt::Tos((int()? & 0xff) as u8),
             (SOL_IP, 2) => TcpOpt::Ttl(
                 u8::try_from(int()?.max(0)).map_err(|_| SysError::Errno(Errno::EINVAL))?,
@@ -481,9 +607,14 @@ impl PktHost for NetpathHost {
 
     fn recv(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
         let id = self.id(fd)?;
+        if flags & MSG_ERRQUEUE != 0 {
+            // The error queue's data is empty: 0 bytes, or EAGAIN.
+            self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            self.after_call();
+            return Ok(0);
+        }
         for (f, what) in [
             (MSG_OOB, "MSG_OOB (urgent data)"),
-            (MSG_ERRQUEUE, "MSG_ERRQUEUE"),
             (MSG_TRUNC, "MSG_TRUNC"),
             (MSG_WAITALL, "MSG_WAITALL"),
         ] {
@@ -507,75 +638,17 @@ impl PktHost for NetpathHost {
     }
 
     fn send(&mut self, fd: i32, len: usize, flags: i32, _to: Option<SocketAddrV4>) -> SysResult {
-        let id = self.id(fd)?;
-        for (f, what) in [
-            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
-            (MSG_ZEROCOPY, "MSG_ZEROCOPY"),
-            (MSG_OOB, "MSG_OOB (urgent data)"),
-        ] {
-            if flags & f != 0 {
-                return Err(unsupported(format!("send with {what}")));
-            }
-        }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR;
-        if flags & !known != 0 {
-            return Err(unsupported(format!("send flags {flags:#x}")));
-        }
-        let blocking = self.blocking(fd) && flags & MSG_DONTWAIT == 0;
-        let retry = match self.fd(fd)?.sending {
-            Some((l, d)) if l == len && blocking => Some(d),
-            _ => None,
-        };
-        let done = retry.unwrap_or(0);
-        if retry.is_some() {
-            // A writer blocked for memory sleeps until `sk_stream_write_space`
-            // wakes it: when the socket is writable again (free space at
-            // least half of what is queued), fails, or is shut down.
-            let ev = self.stack.tcp_poll(id);
-            if !(ev.writable || ev.err || ev.hup) {
-                return Err(SysError::WouldBlock);
-            }
-        }
-        let sf = SendFlags {
-            more: flags & MSG_MORE != 0,
-            eor: flags & MSG_EOR != 0,
-        };
-        let now = self.instant();
-        self.zeros(len);
-        let r = self.stack.tcp_send(now, id, &self.zeros[..len - done], sf);
-        self.after_call();
-        let (total, result) = match r {
-            Ok(n) => (done + n, None),
-            Err(e) => (done, Some(e)),
-        };
-        let set = |h: &mut Self, v: Option<(usize, usize)>| {
-            if let Some(f) = h.fds.get_mut(&fd) {
-                f.sending = v;
-            }
-        };
-        if len == 0 && result.is_none() {
-            set(self, None);
-            return Ok(0);
-        }
-        match result {
-            None if total >= len || !blocking => {
-                set(self, None);
-                Ok(total as i64)
-            }
-            None | Some(netpath::sock::Errno::EAGAIN) if blocking => {
-                set(self, Some((len, total)));
-                Err(SysError::WouldBlock)
-            }
-            Some(e) => {
-                set(self, None);
-                if total > 0 {
-                    Ok(total as i64)
-                } else {
-                    Err(errno(e))
-                }
-            }
-            None => unreachable!("handled above"),
-        }
+        self.send_iov(fd, len, &[len], flags)
+    }
+
+    fn sendmsg(
+        &mut self,
+        fd: i32,
+        iov: &[usize],
+        flags: i32,
+        _to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        self.send_iov(fd, iov.iter().sum(), iov, flags)
     }
 
     fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {
@@ -593,8 +666,15 @@ impl PktHost for NetpathHost {
     }
 
     fn close(&mut self, fd: i32) -> SysResult {
+        if self.epolls.remove(&fd).is_some() {
+            return Ok(0);
+        }
         let id = self.id(fd)?;
         self.fds.remove(&fd);
+        // Closing the file takes it off every epoll.
+        for ep in self.epolls.values_mut() {
+            ep.forget(id);
+        }
         let r = self.stack.tcp_close(self.instant(), id);
         self.after_call();
         r.map_err(errno)?;
@@ -637,7 +717,9 @@ impl PktHost for NetpathHost {
             | TcpOpt::Cork(x)
             | TcpOpt::KeepAlive(x)
             | TcpOpt::ReuseAddr(x)
-            | TcpOpt::ReusePort(x) => b(x),
+            | TcpOpt::ReusePort(x)
+            | TcpOpt::Inq(x)
+            | TcpOpt::ZeroCopy(x) => b(x),
             TcpOpt::MaxSeg(x) => n(x.into()),
             TcpOpt::KeepIdle(x)
             | TcpOpt::KeepIntvl(x)
@@ -682,6 +764,13 @@ impl PktHost for NetpathHost {
     }
 
     fn fcntl(&mut self, fd: i32, cmd: i32, arg: i64) -> SysResult {
+        if self.epolls.contains_key(&fd) {
+            // An epoll descriptor never blocks anything the runner does.
+            return match cmd {
+                1..=4 => Ok(if cmd == 3 { O_RDWR } else { 0 }),
+                _ => Err(unsupported(format!("fcntl command {cmd}"))),
+            };
+        }
         self.fd(fd)?;
         match cmd {
             // F_GETFD / F_SETFD: no close-on-exec to speak of.
@@ -702,9 +791,13 @@ impl PktHost for NetpathHost {
             .iter()
             .map(|p| {
                 let Some(f) = self.fds.get(&p.fd) else {
-                    return POLLNVAL;
+                    return if self.epolls.contains_key(&p.fd) {
+                        0
+                    } else {
+                        POLLNVAL
+                    };
                 };
-                let ev = self.stack.tcp_poll(f.id);
+                let ev = self.stack.tcp_poll_wait(f.id);
                 let mut m = 0i16;
                 if ev.readable {
                     m |= POLLIN | POLLRDNORM;
@@ -735,5 +828,112 @@ impl PktHost for NetpathHost {
             r => return Err(unsupported(format!("ioctl {r:#x}"))),
         };
         Ok(v.map_err(errno)? as i64)
+    }
+
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
+        let id = self.id(fd)?;
+        if flags & MSG_ERRQUEUE != 0 {
+            // ip_recv_error: the oldest notification, never waiting.
+            let n = self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            self.after_call();
+            return Ok(RecvMsg {
+                len: 0,
+                flags: MSG_ERRQUEUE,
+                control: vec![Cmsg {
+                    level: SOL_IP,
+                    ty: IP_RECVERR,
+                    data: CmsgData::ExtErr(SockExtendedErr {
+                        errno: 0,
+                        origin: SO_EE_ORIGIN_ZEROCOPY,
+                        ty: 0,
+                        code: u8::from(n.copied),
+                        info: n.lo,
+                        data: n.hi,
+                    }),
+                }],
+            });
+        }
+        let n = self.recv(fd, len, flags)?;
+        let control = match self.stack.tcp_cm_inq(id).map_err(errno)? {
+            Some(inq) => vec![Cmsg {
+                level: SOL_TCP,
+                ty: TCP_CM_INQ,
+                data: CmsgData::Int(inq.into()),
+            }],
+            None => Vec::new(),
+        };
+        Ok(RecvMsg {
+            len: n,
+            flags: 0,
+            control,
+        })
+    }
+
+    fn epoll_create(&mut self, size: i32) -> SysResult {
+        if size <= 0 {
+            return Err(SysError::Errno(Errno::EINVAL));
+        }
+        let fd = self.next_fd;
+        self.next_fd += 1;
+        self.epolls.insert(fd, Epoll::new());
+        Ok(fd.into())
+    }
+
+    fn epoll_ctl(&mut self, epfd: i32, op: i32, fd: i32, ev: Option<EpollEvent>) -> SysResult {
+        if !self.epolls.contains_key(&epfd) {
+            return Err(SysError::Errno(if self.fds.contains_key(&epfd) {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            }));
+        }
+        if fd == epfd {
+            return Err(SysError::Errno(Errno::EINVAL));
+        }
+        if self.epolls.contains_key(&fd) {
+            return Err(unsupported("epoll watching an epoll descriptor"));
+        }
+        let id = self.id(fd)?;
+        let op = match op {
+            1 => EpollOp::Add,
+            2 => EpollOp::Del,
+            3 => EpollOp::Mod,
+            _ => return Err(SysError::Errno(Errno::EINVAL)),
+        };
+        let ev = match (op, ev) {
+            (_, Some(e)) => netpath::epoll::EpollEvent {
+                events: e.events,
+                data: e.data,
+            },
+            (EpollOp::Del, None) => netpath::epoll::EpollEvent { events: 0, data: 0 },
+            (_, None) => return Err(SysError::Errno(Errno::EFAULT)),
+        };
+        let Some(ep) = self.epolls.get_mut(&epfd) else {
+            return Err(SysError::Errno(Errno::EBADF));
+        };
+        let r = ep.ctl(&mut self.stack, op, id, ev);
+        self.after_call();
+        r.map_err(errno)?;
+        Ok(0)
+    }
+
+    fn epoll_wait(&mut self, epfd: i32, maxevents: i32) -> SysResult<Vec<EpollEvent>> {
+        let Some(ep) = self.epolls.get_mut(&epfd) else {
+            return Err(SysError::Errno(if self.fds.contains_key(&epfd) {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            }));
+        };
+        let max = usize::try_from(maxevents).unwrap_or(0);
+        let r = ep.wait(&mut self.stack, max);
+        self.after_call();
+        Ok(r.map_err(errno)?
+            .into_iter()
+            .map(|e| EpollEvent {
+                events: e.events,
+                data: e.data,
+            })
+            .collect())
     }
 }

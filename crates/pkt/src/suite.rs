@@ -17,7 +17,6 @@ use std::time::Duration;
 /// scripts are reported "not implemented" without running.
 pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("fastopen", "TCP Fast Open"),
-    ("zerocopy", "MSG_ZEROCOPY"),
     ("timestamping", "SO_TIMESTAMPING"),
     ("md5", "TCP MD5 signatures"),
     ("splice", "splice()"),

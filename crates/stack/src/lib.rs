@@ -15,6 +15,7 @@
 pub mod capture;
 pub mod dev;
 pub mod drop;
+pub mod epoll;
 pub mod ipv4;
 pub mod mib;
 pub mod neigh;

@@ -127,6 +127,64 @@ pub struct PollFd {
     pub events: i16,
 }
 
+/// A control message (`recvmsg`'s `msg_control` entries, e.g.
+/// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cmsg {
+    /// `cmsg_level`.
+    pub level: i32,
+    /// `cmsg_type`.
+    pub ty: i32,
+    /// `cmsg_data`.
+    pub data: CmsgData,
+}
+
+/// The payload of a control message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmsgData {
+    /// An integer (`TCP_CM_INQ`).
+    Int(i64),
+    /// `struct sock_extended_err` (`IP_RECVERR` from the error queue).
+    ExtErr(SockExtendedErr),
+}
+
+/// `struct sock_extended_err`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SockExtendedErr {
+    /// `ee_errno`.
+    pub errno: u32,
+    /// `ee_origin` (`SO_EE_ORIGIN_ZEROCOPY` = 5).
+    pub origin: u8,
+    /// `ee_type`.
+    pub ty: u8,
+    /// `ee_code` (`SO_EE_CODE_ZEROCOPY_COPIED` = 1).
+    pub code: u8,
+    /// `ee_info`.
+    pub info: u32,
+    /// `ee_data`.
+    pub data: u32,
+}
+
+/// What `recvmsg` returns beside errors.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecvMsg {
+    /// The return value (bytes read).
+    pub len: i64,
+    /// `msg_flags` on return (`MSG_ERRQUEUE` for the error queue).
+    pub flags: i32,
+    /// `msg_control`.
+    pub control: Vec<Cmsg>,
+}
+
+/// An `epoll_event`: event bits and the caller's data word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollEvent {
+    /// `events`.
+    pub events: u32,
+    /// `data` (as given to `epoll_ctl`).
+    pub data: u64,
+}
+
 macro_rules! tcp_info {
     ($($field:ident),* $(,)?) => {
         /// `struct tcp_info` (`getsockopt(TCP_INFO)`), with Linux's field
@@ -297,4 +355,38 @@ pub trait PktHost {
     /// `ioctl(fd, request)` for the integer-valued requests (`SIOCINQ`
     /// 0x541B, `SIOCOUTQ` 0x5411): the value.
     fn ioctl(&mut self, fd: i32, request: u64) -> SysResult;
+
+    /// `recvmsg(fd, len, flags)`: like [`PktHost::recv`], with the flags
+    /// and control messages the call returns (by default none).
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
+        self.recv(fd, len, flags).map(|len| RecvMsg {
+            len,
+            ..RecvMsg::default()
+        })
+    }
+    /// `sendmsg(fd, iov, flags, to)` with the iovec's element lengths: by
+    /// default [`PktHost::send`] of their sum.
+    fn sendmsg(
+        &mut self,
+        fd: i32,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        self.send(fd, iov.iter().sum(), flags, to)
+    }
+    /// `epoll_create(size)`: a new epoll descriptor.
+    fn epoll_create(&mut self, _size: i32) -> SysResult {
+        Err(SysError::Unsupported("epoll".into()))
+    }
+    /// `epoll_ctl(epfd, op, fd, event)` (`EPOLL_CTL_ADD` 1, `DEL` 2, `MOD`
+    /// 3).
+    fn epoll_ctl(&mut self, _epfd: i32, _op: i32, _fd: i32, _ev: Option<EpollEvent>) -> SysResult {
+        Err(SysError::Unsupported("epoll".into()))
+    }
+    /// `epoll_wait` without waiting: up to `maxevents` events (the runner
+    /// does the waiting).
+    fn epoll_wait(&mut self, _epfd: i32, _maxevents: i32) -> SysResult<Vec<EpollEvent>> {
+        Err(SysError::Unsupported("epoll".into()))
+    }
 }

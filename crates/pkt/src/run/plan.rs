@@ -163,12 +163,17 @@ pub enum CallKind {
         fd: i64,
         len: usize,
         flags: i32,
+        /// `recvmsg`: the `msg_flags` and control messages expected back
+        /// (`None` for `read`/`recv`).
+        msg: Option<RecvExpect>,
     },
     Send {
         fd: i64,
         len: usize,
         flags: i32,
         to: Option<Addr>,
+        /// `sendmsg`'s iovec element lengths (`None` for the others).
+        iov: Option<Vec<usize>>,
     },
     Shutdown {
         fd: i64,
@@ -204,6 +209,44 @@ pub enum CallKind {
         request: u64,
         expect: Option<i64>,
     },
+    EpollCreate {
+        size: i32,
+    },
+    /// `epoll_ctl(epfd, op, fd, {events, data})`; `data` is the script's
+    /// value as written (an fd number, `u32`, `u64` or `ptr`), not mapped.
+    EpollCtl {
+        epfd: i64,
+        op: i32,
+        fd: i64,
+        event: Option<EpollEv>,
+    },
+    /// `epoll_wait(epfd, expected events, maxevents, timeout_ms)`.
+    EpollWait {
+        epfd: i64,
+        expect: Vec<EpollEv>,
+        maxevents: i32,
+        timeout_ms: i64,
+    },
+}
+
+/// An `epoll_event` as a script writes it (`{events=EPOLLIN, fd=4}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollEv {
+    /// Event bits.
+    pub events: u32,
+    /// `fd=`/`u32=`/`u64=`/`ptr=`: the data word.
+    pub data: u64,
+}
+
+pub use super::host::{Cmsg, CmsgData, SockExtendedErr};
+
+/// What a `recvmsg` line expects in its `msghdr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvExpect {
+    /// `msg_flags` on return.
+    pub flags: i32,
+    /// `msg_control` (`None`: not written, not checked).
+    pub control: Option<Vec<Cmsg>>,
 }
 
 impl CallKind {
@@ -211,7 +254,8 @@ impl CallKind {
     pub fn fd(&self) -> Option<i64> {
         use CallKind::*;
         match self {
-            Socket { .. } | Poll { .. } => None,
+            Socket { .. } | Poll { .. } | EpollCreate { .. } => None,
+            EpollCtl { epfd, .. } | EpollWait { epfd, .. } => Some(*epfd),
             Bind { fd, .. }
             | Listen { fd, .. }
             | Accept { fd }
@@ -467,23 +511,27 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: 0,
+            msg: None,
         },
         "recv" | "recvfrom" => CallKind::Recv {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: int_i32(a(3)?)?,
+            msg: None,
         },
         "write" => CallKind::Send {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: 0,
             to: None,
+            iov: None,
         },
         "send" => CallKind::Send {
             fd: fd()?,
             len: len_arg(a(2)?)?,
             flags: int_i32(a(3)?)?,
             to: None,
+            iov: None,
         },
         "sendto" => CallKind::Send {
             fd: fd()?,
@@ -494,9 +542,10 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                 Expr::Int(0) | Expr::Ident(_) => None,
                 e => Some(addr(e)?),
             },
+            iov: None,
         },
         "sendmsg" | "recvmsg" => {
-            let (len, to) = msghdr(a(1)?, sc.name == "sendmsg")?;
+            let (len, to, msg, iov) = msghdr(a(1)?, sc.name == "sendmsg")?;
             let flags = int_i32(a(2)?)?;
             if sc.name == "sendmsg" {
                 CallKind::Send {
@@ -504,12 +553,14 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                     len,
                     flags,
                     to,
+                    iov: Some(iov),
                 }
             } else {
                 CallKind::Recv {
                     fd: fd()?,
                     len,
                     flags,
+                    msg: Some(msg),
                 }
             }
         }
@@ -602,8 +653,55 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
                 expect,
             }
         }
+        "epoll_create" | "epoll_create1" => CallKind::EpollCreate {
+            size: int_i32(a(0)?)?,
+        },
+        "epoll_ctl" => CallKind::EpollCtl {
+            epfd: fd()?,
+            op: int_i32(a(1)?)?,
+            fd: int(a(2)?)?,
+            event: match sc.args.get(3) {
+                None | Some(Expr::Ellipsis) => None,
+                Some(Expr::Ident(n)) if n == "NULL" => None,
+                Some(e) => Some(epoll_event(e)?),
+            },
+        },
+        "epoll_wait" | "epoll_pwait" => CallKind::EpollWait {
+            epfd: fd()?,
+            expect: match a(1)? {
+                Expr::Ellipsis => Vec::new(),
+                Expr::Array(items) => items.iter().map(epoll_event).collect::<Result<_, _>>()?,
+                e => vec![epoll_event(e)?],
+            },
+            maxevents: int_i32(a(2)?)?,
+            timeout_ms: int(a(3)?)?,
+        },
         other => return Err(format!("syscall {other} is not supported by the runner")),
     })
+}
+
+/// `{events=EPOLLIN|EPOLLET, fd=4}` (or `u32=`, `u64=`, `ptr=`).
+fn epoll_event(e: &Expr) -> Result<EpollEv, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("epoll_event `{e}`"));
+    };
+    let mut ev = EpollEv { events: 0, data: 0 };
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("epoll_event field `{f}`"));
+        };
+        let v = int(&f.value)?;
+        match k.as_str() {
+            "events" => {
+                ev.events = u32::try_from(v)
+                    .or_else(|_| i32::try_from(v).map(|x| x as u32))
+                    .map_err(|_| format!("epoll events {v} out of range"))?
+            }
+            "fd" | "u32" | "u64" | "ptr" | "data" => ev.data = v as u64,
+            _ => return Err(format!("epoll_event field `{k}`")),
+        }
+    }
+    Ok(ev)
 }
 
 /// A `setsockopt`/`getsockopt` value: `[1]`, `1`, `"cubic"`,
@@ -634,14 +732,22 @@ fn opt_value(e: &Expr) -> Result<OptValue, String> {
     }
 }
 
-/// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0}`: the total
-/// iov length and the destination; control messages are not supported.
-fn msghdr(e: &Expr, send: bool) -> Result<(usize, Option<Addr>), String> {
+/// What `msghdr` gives a call: total iov length, destination, expected
+/// flags and control messages, the iovec's element lengths.
+type MsgHdr = (usize, Option<Addr>, RecvExpect, Vec<usize>);
+
+/// `{msg_name(...)=..., msg_iov(N)=[{..., len}...], msg_flags=0,
+/// msg_control=[...]}`: the total iov length, the destination and (for
+/// `recvmsg`) the control messages expected back.
+fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
     let Expr::Struct(fields) = e else {
         return Err(format!("msghdr `{e}`"));
     };
     let mut len = 0usize;
     let mut to = None;
+    let mut control = None;
+    let mut flags = 0;
+    let mut lens = Vec::new();
     for f in fields {
         let key = match &f.key {
             Some(Expr::Ident(k)) => k.as_str(),
@@ -664,19 +770,80 @@ fn msghdr(e: &Expr, send: bool) -> Result<(usize, Option<Addr>), String> {
                         _ => return Err(format!("iovec `{iov}`")),
                     };
                     len = len.saturating_add(n);
+                    lens.push(n);
                 }
             }
             "msg_flags" => {
-                if int(&f.value)? != 0 {
+                let v = int_i32(&f.value)?;
+                if send && v != 0 {
                     return Err("msg_flags checks".into());
                 }
+                flags = v;
             }
             "msg_control" => match &f.value {
-                Expr::Array(v) if v.is_empty() => {}
+                Expr::Array(v) if v.is_empty() => control = Some(Vec::new()),
+                Expr::Array(v) if !send => {
+                    control = Some(v.iter().map(cmsg).collect::<Result<Vec<_>, _>>()?);
+                }
                 _ => return Err("control messages (msg_control)".into()),
             },
             _ => return Err(format!("msghdr field `{key}`")),
         }
     }
-    Ok((len, to))
+    Ok((len, to, RecvExpect { flags, control }, lens))
+}
+
+/// `{ee_errno=0, ee_origin=SO_EE_ORIGIN_ZEROCOPY, ee_type=0, ee_code=...,
+/// ee_info=0, ee_data=0}`.
+fn sock_extended_err(e: &Expr) -> Result<SockExtendedErr, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("sock_extended_err `{e}`"));
+    };
+    let mut ee = SockExtendedErr::default();
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("sock_extended_err field `{f}`"));
+        };
+        let v = int(&f.value)?;
+        let small = || u8::try_from(v).map_err(|_| format!("{k} {v} out of range"));
+        let word = || u32::try_from(v).map_err(|_| format!("{k} {v} out of range"));
+        match k.as_str() {
+            "ee_errno" => ee.errno = word()?,
+            "ee_origin" => ee.origin = small()?,
+            "ee_type" => ee.ty = small()?,
+            "ee_code" => ee.code = small()?,
+            "ee_info" => ee.info = word()?,
+            "ee_data" => ee.data = word()?,
+            _ => return Err(format!("sock_extended_err field `{k}`")),
+        }
+    }
+    Ok(ee)
+}
+
+/// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`.
+fn cmsg(e: &Expr) -> Result<Cmsg, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("control message `{e}`"));
+    };
+    let (mut level, mut ty, mut data) = (None, None, None);
+    for f in fields {
+        let Some(Expr::Ident(k)) = &f.key else {
+            return Err(format!("control message field `{f}`"));
+        };
+        match k.as_str() {
+            "cmsg_level" => level = Some(int_i32(&f.value)?),
+            "cmsg_type" => ty = Some(int_i32(&f.value)?),
+            "cmsg_data" => {
+                data = Some(match &f.value {
+                    Expr::Struct(_) => CmsgData::ExtErr(sock_extended_err(&f.value)?),
+                    v => CmsgData::Int(int(v)?),
+                })
+            }
+            _ => return Err(format!("control message field `{k}`")),
+        }
+    }
+    match (level, ty, data) {
+        (Some(level), Some(ty), Some(data)) => Ok(Cmsg { level, ty, data }),
+        _ => Err(format!("control message `{e}`")),
+    }
 }

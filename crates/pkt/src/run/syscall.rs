@@ -5,8 +5,9 @@
 
 use super::consts;
 use super::engine::{fail, unsupported, Engine, Stop};
+use super::host::EpollEvent;
 use super::host::{OptValue, PollFd, SysError, SysResult};
-use super::plan::{Addr, Call, CallKind, GetExpect};
+use super::plan::{Addr, Call, CallKind, Cmsg, CmsgData, EpollEv, GetExpect};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 const O_NONBLOCK: i64 = 0x800;
@@ -98,8 +99,47 @@ impl Engine<'_> {
                 }
                 self.host.connect(f, a)
             }
-            CallKind::Recv { len, flags, .. } => self.host.recv(fd.unwrap_or(-1), *len, *flags),
-            CallKind::Send { len, flags, to, .. } => {
+            CallKind::Recv {
+                len,
+                flags,
+                msg: None,
+                ..
+            } => self.host.recv(fd.unwrap_or(-1), *len, *flags),
+            CallKind::Recv {
+                len,
+                flags,
+                msg: Some(want),
+                ..
+            } => match self.host.recvmsg(fd.unwrap_or(-1), *len, *flags) {
+                Ok(got) => {
+                    self.collect();
+                    if got.flags != want.flags {
+                        return Err(fail(
+                            line,
+                            format!("msg_flags {:#x}", want.flags),
+                            format!("{:#x}", got.flags),
+                        ));
+                    }
+                    if let Some(c) = &want.control {
+                        if *c != got.control {
+                            return Err(fail(
+                                line,
+                                format!("msg_control {}", cmsgs_text(c)),
+                                cmsgs_text(&got.control),
+                            ));
+                        }
+                    }
+                    Ok(got.len)
+                }
+                Err(e) => Err(e),
+            },
+            CallKind::Send {
+                len,
+                flags,
+                to,
+                iov,
+                ..
+            } => {
                 let f = fd.unwrap_or(-1);
                 let to = to.map(|a| self.remote_addr(a));
                 if first && flags & MSG_FASTOPEN != 0 {
@@ -108,7 +148,10 @@ impl Engine<'_> {
                             .add_active(self.bound.get(&f).copied(), a.port());
                     }
                 }
-                self.host.send(f, *len, *flags, to)
+                match iov {
+                    Some(iov) => self.host.sendmsg(f, iov, *flags, to),
+                    None => self.host.send(f, *len, *flags, to),
+                }
             }
             CallKind::Shutdown { how, .. } => self.host.shutdown(fd.unwrap_or(-1), *how),
             CallKind::Close { fd: sfd } => {
@@ -142,6 +185,29 @@ impl Engine<'_> {
             }
             CallKind::Poll { fds, timeout_ms } => {
                 return self.poll(line, c, fds, *timeout_ms, start_ns);
+            }
+            CallKind::EpollCreate { size } => self.host.epoll_create(*size),
+            CallKind::EpollCtl {
+                op,
+                fd: target,
+                event,
+                ..
+            } => {
+                let t = self.hfd(*target);
+                let ev = event.map(|e| EpollEvent {
+                    events: e.events,
+                    data: e.data,
+                });
+                self.host.epoll_ctl(fd.unwrap_or(-1), *op, t, ev)
+            }
+            CallKind::EpollWait {
+                expect,
+                maxevents,
+                timeout_ms,
+                ..
+            } => {
+                let epfd = fd.unwrap_or(-1);
+                return self.epoll_wait(line, c, epfd, expect, *maxevents, *timeout_ms, start_ns);
             }
             CallKind::Ioctl {
                 request, expect, ..
@@ -188,22 +254,34 @@ impl Engine<'_> {
                 }
             }
             Ok(v) => {
-                let returns_fd =
-                    matches!(c.kind, CallKind::Socket { .. } | CallKind::Accept { .. });
+                let returns_fd = matches!(
+                    c.kind,
+                    CallKind::Socket { .. }
+                        | CallKind::Accept { .. }
+                        | CallKind::EpollCreate { .. }
+                );
                 if returns_fd && c.ret >= 0 {
                     let h = i32::try_from(v).unwrap_or(-1);
                     self.fds.insert(c.ret, h);
-                    if let CallKind::Socket { ty, .. } = c.kind {
-                        if i64::from(ty) & O_NONBLOCK != 0 {
-                            self.nonblock.insert(h);
+                    match c.kind {
+                        CallKind::Socket { ty, .. } => {
+                            if i64::from(ty) & O_NONBLOCK != 0 {
+                                self.nonblock.insert(h);
+                            }
                         }
-                    } else {
-                        self.last_sock = Some(h);
+                        CallKind::EpollCreate { .. } => {}
+                        _ => self.last_sock = Some(h),
                     }
                     return Ok(());
                 }
                 if let Some(f) = c.kind.fd() {
-                    if !matches!(c.kind, CallKind::Close { .. }) {
+                    let not_a_socket = matches!(
+                        c.kind,
+                        CallKind::Close { .. }
+                            | CallKind::EpollCtl { .. }
+                            | CallKind::EpollWait { .. }
+                    );
+                    if !not_a_socket {
                         let h = self.hfd(f);
                         if matches!(c.kind, CallKind::Recv { .. } | CallKind::Send { .. })
                             || self.last_sock.is_none()
@@ -276,6 +354,51 @@ impl Engine<'_> {
         self.check_result(line, c, out)
     }
 
+    /// `epoll_wait`: waits (in virtual time, up to the timeout) for an
+    /// event, then checks the events against the script's.
+    #[allow(clippy::too_many_arguments)]
+    fn epoll_wait(
+        &mut self,
+        line: u32,
+        c: &Call,
+        epfd: i32,
+        expect: &[EpollEv],
+        maxevents: i32,
+        timeout_ms: i64,
+        start_ns: u64,
+    ) -> Result<Option<()>, Stop> {
+        let res = self.host.epoll_wait(epfd, maxevents);
+        self.collect();
+        let events = match res {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.check_result(line, c, Err(e))?;
+                return Ok(Some(()));
+            }
+        };
+        let timed_out = timeout_ms >= 0
+            && self.now() >= start_ns.saturating_add((timeout_ms as u64).saturating_mul(1_000_000));
+        if events.is_empty() && !timed_out {
+            return Ok(None);
+        }
+        if !events.is_empty() {
+            for (i, (want, got)) in expect.iter().zip(events.iter()).enumerate() {
+                if want.events != got.events || want.data != got.data {
+                    return Err(fail(
+                        line,
+                        format!(
+                            "epoll event {i} {{events={:#x}, data={}}}",
+                            want.events, want.data
+                        ),
+                        format!("{{events={:#x}, data={}}}", got.events, got.data),
+                    ));
+                }
+            }
+        }
+        self.check_result(line, c, Ok(events.len() as i64))?;
+        Ok(Some(()))
+    }
+
     fn poll(
         &mut self,
         line: u32,
@@ -321,4 +444,25 @@ impl Engine<'_> {
         self.check_result(line, c, Ok(ready as i64))?;
         Ok(Some(()))
     }
+}
+
+/// Control messages as a script writes them.
+fn cmsgs_text(c: &[Cmsg]) -> String {
+    let items: Vec<String> = c
+        .iter()
+        .map(|m| {
+            let data = match m.data {
+                CmsgData::Int(v) => v.to_string(),
+                CmsgData::ExtErr(e) => format!(
+                    "{{ee_errno={}, ee_origin={}, ee_type={}, ee_code={}, ee_info={}, ee_data={}}}",
+                    e.errno, e.origin, e.ty, e.code, e.info, e.data
+                ),
+            };
+            format!(
+                "{{cmsg_level={}, cmsg_type={}, cmsg_data={data}}}",
+                m.level, m.ty
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }

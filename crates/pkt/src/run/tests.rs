@@ -816,6 +816,69 @@ fn planning_decodes_calls() {
 }
 
 #[test]
+fn planning_decodes_epoll_and_control_messages() {
+    use super::plan::{plan, Action, CallKind, Cmsg, CmsgData, EpollEv, RecvExpect};
+    let s = crate::parse(
+        "0 epoll_create(1) = 5\n\
+         +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLOUT|EPOLLIN|EPOLLET, fd=4}) = 0\n\
+         +0 epoll_wait(5, {events=EPOLLIN|EPOLLOUT, fd=4}, 1, 0) = 1\n\
+         +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0\n\
+         +0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 1000}], msg_flags=0, msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}]}, 0) = 1000\n",
+    )
+    .unwrap();
+    let p = plan(&s).unwrap();
+    let kinds: Vec<&CallKind> = p
+        .steps
+        .iter()
+        .map(|s| match &s.action {
+            Action::Call(c) => &c.kind,
+            a => panic!("{a:?}"),
+        })
+        .collect();
+    assert_eq!(kinds[0], &CallKind::EpollCreate { size: 1 });
+    assert_eq!(
+        kinds[1],
+        &CallKind::EpollCtl {
+            epfd: 5,
+            op: 1,
+            fd: 4,
+            event: Some(EpollEv {
+                events: 0x8000_0005,
+                data: 4
+            })
+        }
+    );
+    assert_eq!(
+        kinds[2],
+        &CallKind::EpollWait {
+            epfd: 5,
+            expect: vec![EpollEv { events: 5, data: 4 }],
+            maxevents: 1,
+            timeout_ms: 0
+        }
+    );
+    assert!(
+        matches!(kinds[3], CallKind::EpollWait { expect, .. } if expect == &vec![EpollEv { events: 0, data: 0 }])
+    );
+    assert_eq!(
+        kinds[4],
+        &CallKind::Recv {
+            fd: 4,
+            len: 1000,
+            flags: 0,
+            msg: Some(RecvExpect {
+                flags: 0,
+                control: Some(vec![Cmsg {
+                    level: 6,
+                    ty: 36,
+                    data: CmsgData::Int(9000)
+                }])
+            })
+        }
+    );
+}
+
+#[test]
 fn trailing_packets_are_ignored_unless_asked() {
     // The fake ACKs the data and the script ends without a `>` line for
     // it: packetdrill ignores that (blocking-write.pkt relies on it).

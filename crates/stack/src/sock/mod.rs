@@ -4,6 +4,7 @@
 //! [`crate::udp`]; TCP joins it.
 
 pub mod table;
+pub mod wait;
 use core::fmt;
 
 /// Errors as the application sees them, named like Linux's errno values.
@@ -19,6 +20,7 @@ pub enum Errno {
     ECONNREFUSED,
     ECONNRESET,
     EDESTADDRREQ,
+    EEXIST,
     EHOSTUNREACH,
     EINPROGRESS,
     EINVAL,
@@ -47,6 +49,7 @@ impl Errno {
             Errno::ECONNREFUSED => "ECONNREFUSED",
             Errno::ECONNRESET => "ECONNRESET",
             Errno::EDESTADDRREQ => "EDESTADDRREQ",
+            Errno::EEXIST => "EEXIST",
             Errno::EHOSTUNREACH => "EHOSTUNREACH",
             Errno::EINPROGRESS => "EINPROGRESS",
             Errno::EINVAL => "EINVAL",

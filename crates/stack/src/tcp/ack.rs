@@ -10,7 +10,7 @@ use netpath_wire::tcp::TcpSeqNumber;
 
 use super::cong::{CaEvent, CaState};
 use super::input::Seg;
-use super::sock::{TcpSock, TcpState, XmitTimer};
+use super::sock::{TcpSock, TcpState, XmitTimer, SEG_FIN, SEG_SYN};
 use crate::drop::DropReason;
 use crate::stack::Stack;
 use crate::time::Duration;
@@ -88,6 +88,7 @@ impl Stack {
             rtt_sample = self.tcp_clean_rtx_queue(sk, ack, prior_fack, &mut res);
             sk.snd_una = ack;
             sk.cc.snd_una = ack.0;
+            self.tcp_zerocopy_complete(sk, false);
             sk.dupacks = 0;
             sk.retransmits = 0;
             sk.probes_out = 0;
@@ -566,13 +567,26 @@ impl Stack {
             return;
         }
         let mut i = 0;
+        // The lost segments left of the GSO packet being retransmitted
+        // (Linux retransmits what is left of each skb at once, up to
+        // min(cwnd - in flight, tso_segs) segments, PSH on its last).
+        let mut run_left = 0usize;
+        let mut run_len = 0usize;
         while i < sk.rtx_queue.len() {
             let q = &sk.rtx_queue[i];
             if q.lost && !q.retrans && !q.sacked {
                 if sk.in_flight() >= sk.cc.cwnd {
                     break;
                 }
-                if !self.tcp_retransmit_skb(sk, i) {
+                if run_left == 0 {
+                    let quota = sk.cc.cwnd.saturating_sub(sk.in_flight());
+                    let max = quota.min(self.tcp_tso_segs(sk)).max(1) as usize;
+                    run_len = Self::lost_run(sk, i, max);
+                    run_left = run_len;
+                }
+                run_left -= 1;
+                let gso_psh = run_left == 0 && run_len >= 2;
+                if !self.tcp_retransmit_seg(sk, i, gso_psh) {
                     break;
                 }
                 if sk.cc.ca_state == CaState::Loss {
@@ -589,6 +603,33 @@ impl Stack {
             }
             i += 1;
         }
+    }
+
+    /// How many segments from `i` on (at most `max`) Linux would
+    /// retransmit as one skb: consecutive segments to retransmit that were
+    /// sent in the same GSO packet (SACKed or acknowledged neighbours
+    /// split Linux's skbs).
+    fn lost_run(sk: &TcpSock, i: usize, max: usize) -> usize {
+        let Some(first) = sk.rtx_queue.get(i) else {
+            return 0;
+        };
+        let mut n = 1;
+        let mut end = first.end_seq;
+        for q in sk.rtx_queue.iter().skip(i + 1) {
+            if n >= max
+                || q.gso != first.gso
+                || q.seq != end
+                || !q.lost
+                || q.retrans
+                || q.sacked
+                || q.flags & (SEG_SYN | SEG_FIN) != 0
+            {
+                break;
+            }
+            n += 1;
+            end = q.end_seq;
+        }
+        n
     }
 
     /// `tcp_enter_loss()`: the RTO fired. Everything not SACKed is lost;

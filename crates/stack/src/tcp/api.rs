@@ -1,8 +1,7 @@
 //! The TCP socket calls (`net/ipv4/af_inet.c`, `tcp.c`): socket, bind,
 //! listen, accept, connect (non-blocking: `EINPROGRESS`, then `EALREADY`,
-//! then the result), send (`tcp_sendmsg`, seed egress steps 1–2: the
-//! user's bytes copied once into pooled skbs on the write queue, in MSS
-//! pieces, then pushed), recv (`tcp_recvmsg`, seed ingress step 12: dequeue,
+//! then the result), send (in [`super::sendmsg`]), recv (`tcp_recvmsg`,
+//! seed ingress step 12: dequeue,
 //! copy into the caller's buffer from as many skbs as it takes, free each
 //! consumed skb), shutdown, close, poll, socket options and `TCP_INFO`.
 //!
@@ -12,8 +11,8 @@
 
 use core::net::Ipv4Addr;
 
-use super::output::{fresh_seg, Nonagle};
-use super::sock::{ListenState, TcpState, SEG_EOR, SEG_FIN, SEG_PSH};
+use super::output::Nonagle;
+use super::sock::{ListenState, TcpState, SEG_FIN, SEG_PSH};
 use crate::dev::IfIndex;
 use crate::sock::table::BindOpts;
 use crate::sock::{Errno, SockId};
@@ -36,6 +35,10 @@ pub struct SendFlags {
     /// `MSG_EOR`: end of record; later writes never join this data's
     /// segment (`TCP_SKB_CB(skb)->eor`).
     pub eor: bool,
+    /// `MSG_ZEROCOPY`: on a socket with `SO_ZEROCOPY`, the send gets a
+    /// completion notification once its data is acknowledged (netpath
+    /// always copies, so the notification says "copied").
+    pub zerocopy: bool,
 }
 
 /// What `poll()` reports.
@@ -88,6 +91,11 @@ pub enum TcpOpt {
     Congestion(String),
     /// `TCP_NOTSENT_LOWAT`.
     NotSentLowat(u32),
+    /// `TCP_INQ`: `recvmsg` returns a `TCP_CM_INQ` control message
+    /// ([`Stack::tcp_cm_inq`]).
+    Inq(bool),
+    /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
+    ZeroCopy(bool),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -127,14 +135,14 @@ impl Stack {
         self.tcp.alloc(self.now)
     }
 
-    fn tcp_user(&self, id: SockId) -> Result<&super::sock::TcpSock, Errno> {
+    pub(crate) fn tcp_user(&self, id: SockId) -> Result<&super::sock::TcpSock, Errno> {
         match self.tcp.get(id) {
             Some(s) if !s.orphan && s.parent.is_none() => Ok(s),
             _ => Err(Errno::EBADF),
         }
     }
 
-    fn tcp_user_mut(&mut self, id: SockId) -> Result<&mut super::sock::TcpSock, Errno> {
+    pub(crate) fn tcp_user_mut(&mut self, id: SockId) -> Result<&mut super::sock::TcpSock, Errno> {
         match self.tcp.get_mut(id) {
             Some(s) if !s.orphan && s.parent.is_none() => Ok(s),
             _ => Err(Errno::EBADF),
@@ -305,147 +313,6 @@ impl Stack {
         Err(Errno::EINPROGRESS)
     }
 
-    /// `send()` / `write()` (`tcp_sendmsg`): copies what the send buffer
-    /// takes, returns how much; `EAGAIN` when full, `EPIPE` after
-    /// shutdown or on a connection that is not (or no longer) there.
-    pub fn tcp_send(
-        &mut self,
-        now: Instant,
-        id: SockId,
-        data: &[u8],
-        flags: SendFlags,
-    ) -> Result<usize, Errno> {
-        self.set_now(now);
-        let Some(mut sk) = self.tcp.take(id) else {
-            return Err(Errno::EBADF);
-        };
-        let r = self.tcp_sendmsg(&mut sk, data, flags);
-        self.tcp_sock_done(sk);
-        r
-    }
-
-    fn tcp_sendmsg(
-        &mut self,
-        sk: &mut super::sock::TcpSock,
-        data: &[u8],
-        flags: SendFlags,
-    ) -> Result<usize, Errno> {
-        if sk.orphan || sk.parent.is_some() {
-            return Err(Errno::EBADF);
-        }
-        if let Some(e) = sk.err.take() {
-            return Err(e);
-        }
-        if sk.shutdown.snd {
-            return Err(Errno::EPIPE);
-        }
-        match sk.state {
-            TcpState::Established | TcpState::CloseWait => {}
-            TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EAGAIN),
-            _ => return Err(Errno::EPIPE),
-        }
-        self.tracer
-            .event_detail(self.now, "tcp_sendmsg", None, data.len() as u64);
-        self.tcp_slow_start_after_idle_check(sk);
-        let goal = sk.mss_cache.max(1) as usize;
-        let size_goal = Self::tcp_xmit_size_goal(sk);
-        let mut copied = 0usize;
-        let lowat = sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat);
-        while copied < data.len() {
-            // Linux fills an skb of `size_goal` bytes (a GSO packet to be)
-            // before it checks for memory again: the unsent tail, from
-            // where it starts (or from snd_nxt once part of it is sent),
-            // may grow to size_goal without a check.
-            let tail_room = |sk: &super::sock::TcpSock| {
-                let eor = sk
-                    .write_queue
-                    .back()
-                    .is_some_and(|t| t.flags & SEG_EOR != 0);
-                if sk.write_seq == sk.snd_nxt || eor {
-                    return 0;
-                }
-                // The tail skb's unsent part starts at vskb_start if that
-                // lies within [snd_nxt, write_seq), else at snd_nxt.
-                let start = if sk.vskb_start.after(sk.snd_nxt) && !sk.vskb_start.after(sk.write_seq)
-                {
-                    sk.vskb_start
-                } else {
-                    sk.snd_nxt
-                };
-                (start + size_goal).0.wrapping_sub(sk.write_seq.0) as i32
-            };
-            if tail_room(sk) <= 0 && copied > 0 {
-                // A full skb: push it (tcp_push_one / forced push), which
-                // may free room in the tail again.
-                self.tcp_write_xmit(sk, Nonagle::Normal);
-            }
-            if tail_room(sk) <= 0 {
-                // new_segment: sk_stream_memory_free (the send buffer, and
-                // TCP_NOTSENT_LOWAT).
-                if sk.wmem_queued >= sk.sndbuf || sk.notsent_bytes() >= lowat {
-                    break;
-                }
-                sk.vskb_start = sk.write_seq;
-            }
-            let rest = &data[copied..];
-            // Fill the tail segment first (it is unsent: on the write queue).
-            if let Some(tail) = sk.write_queue.back_mut() {
-                let room = goal.saturating_sub(tail.skb.len()).min(tail.skb.tailroom());
-                if room > 0 && tail.flags & (SEG_FIN | SEG_EOR) == 0 {
-                    let n = room.min(rest.len());
-                    if tail.skb.put_slice(&rest[..n]).is_ok() {
-                        tail.end_seq += n as u32;
-                        sk.write_seq += n as u32;
-                        sk.wmem_queued += n;
-                        copied += n;
-                        continue;
-                    }
-                }
-            }
-            let n = goal.min(rest.len());
-            // Allocate an sk_buff; the one copy of the payload.
-            let Ok(mut skb) = self.pool.alloc(goal) else {
-                break;
-            };
-            if skb.put_slice(&rest[..n]).is_err() {
-                break;
-            }
-            self.tracer.skb(self.now, "tcp_sendmsg", &skb);
-            let seg = fresh_seg(sk.write_seq, skb, 0, self.now);
-            sk.write_seq += n as u32;
-            sk.wmem_queued += n;
-            copied += n;
-            // Add the skb to the socket's write queue.
-            sk.write_queue.push_back(seg);
-        }
-        if copied > 0 {
-            sk.chrono_start(super::sock::Chrono::Busy, self.now);
-        }
-        if copied < data.len() {
-            // Waiting for send buffer room (sk_stream_wait_memory).
-            sk.chrono_start(super::sock::Chrono::SndbufLimited, self.now);
-        }
-        if copied == 0 {
-            return Err(Errno::EAGAIN);
-        }
-        if let Some(tail) = sk.write_queue.back_mut() {
-            if !flags.more {
-                tail.flags |= SEG_PSH;
-            }
-            if flags.eor {
-                tail.flags |= SEG_EOR;
-            }
-        }
-        // Process the write queue (tcp_push).
-        let mode = if flags.more {
-            Nonagle::Cork
-        } else {
-            Nonagle::Normal
-        };
-        self.tcp_write_xmit(sk, mode);
-        Ok(copied)
-    }
-
     /// `recv()` / `read()` (`tcp_recvmsg`): copies queued bytes into `buf`
     /// (from as many skbs as needed) and frees each consumed skb. `Ok(0)`
     /// at end of stream; `EAGAIN` when nothing is queued yet.
@@ -543,23 +410,6 @@ impl Stack {
         }
     }
 
-    /// `tcp_xmit_size_goal()`: the bytes one skb (a GSO packet to be) takes
-    /// before the next memory check: half the peer's largest window
-    /// (`tcp_bound_to_half_wnd`), at most 64 KiB, in whole MSS.
-    fn tcp_xmit_size_goal(sk: &super::sock::TcpSock) -> u32 {
-        let mss = sk.mss_cache.max(1);
-        let mut goal = 65536 - 1 - 320;
-        let cutoff = if sk.max_window > 536 {
-            sk.max_window >> 1
-        } else {
-            sk.max_window
-        };
-        if cutoff > 0 && goal > cutoff {
-            goal = cutoff.max(68 - 32);
-        }
-        (goal / mss * mss).max(mss)
-    }
-
     /// `tcp_cleanup_rbuf()`: after a read, send the ACK the input path
     /// delayed when it is owed: more than one full segment is unacknowledged
     /// (the window had shrunk, so `__tcp_ack_snd_check` held it back), or
@@ -654,6 +504,8 @@ impl Stack {
                 Ok(())
             }
         };
+        // inet_shutdown() ends with sk_state_change.
+        self.sk_wake(&mut sk, crate::sock::wait::WakeKey::StateChange);
         self.tcp_sock_done(sk);
         r
     }
@@ -750,17 +602,13 @@ impl Stack {
             return ev;
         }
         let closed = sk.state == TcpState::Closed;
-        ev.err = sk.err.is_some();
+        // A pending error, or something on the error queue.
+        ev.err = sk.err.is_some() || sk.zc.has_notification();
         ev.rdhup = sk.fin_received || sk.shutdown.rcv;
         ev.hup = closed && (sk.hashed || sk.connecting || sk.err.is_some() || sk.fin_received)
             || (sk.shutdown.rcv && sk.shutdown.snd);
-        ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || ev.err;
-        let lowat_ok =
-            sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat) > sk.notsent_bytes();
-        ev.writable = sk.state.can_send()
-            && !sk.shutdown.snd
-            && sk.sndbuf.saturating_sub(sk.wmem_queued) >= sk.wmem_queued / 2
-            && lowat_ok;
+        ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || sk.err.is_some();
+        ev.writable = sk.state.can_send() && !sk.shutdown.snd && self.sk_stream_is_writeable(sk, 1);
         if closed && sk.connecting {
             ev.writable = true;
         }
@@ -885,6 +733,7 @@ impl Stack {
                 TcpOpt::SndBuf(n) => {
                     sk.sndbuf = n.min(wmem_max).saturating_mul(2).max(MIN_SNDBUF);
                     sk.sndbuf_locked = true;
+                    self.sk_stream_write_space(&mut sk);
                 }
                 TcpOpt::ReuseAddr(on) => sk.bind_opts.reuseaddr = on,
                 TcpOpt::ReusePort(on) => sk.bind_opts.reuseport = on,
@@ -899,7 +748,12 @@ impl Stack {
                     }
                     sk.ca = ca;
                 }
-                TcpOpt::NotSentLowat(v) => sk.notsent_lowat = (v != 0).then_some(v),
+                TcpOpt::Inq(on) => sk.recvmsg_inq = on,
+                TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
+                TcpOpt::NotSentLowat(v) => {
+                    sk.notsent_lowat = (v != 0).then_some(v);
+                    self.sk_stream_write_space(&mut sk);
+                }
                 TcpOpt::Ttl(t) => {
                     if t == 0 {
                         return Err(Errno::EINVAL);
@@ -951,6 +805,8 @@ impl Stack {
             TcpOpt::BindToDevice(_) => TcpOpt::BindToDevice(sk.bind_opts.bound_dev),
             TcpOpt::Congestion(_) => TcpOpt::Congestion(sk.ca.name().to_string()),
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
+            TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
+            TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),

@@ -324,6 +324,12 @@ impl Stack {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept_queue.push_back(sk.id);
                     }
+                    // The listener's sk_data_ready: a connection to accept.
+                    self.tcp.wake_seq += 1;
+                    let stamp = self.tcp.wake_seq;
+                    if let Some(p) = self.tcp.get_mut(pid) {
+                        p.wake.record(crate::sock::wait::WakeKey::DataReady, stamp);
+                    }
                     self.tracer.event_detail(
                         self.now,
                         "inet_csk_accept_queue_add",
@@ -388,7 +394,7 @@ impl Stack {
         if sk.state.synchronized() && sk.state != TcpState::TimeWait {
             self.tcp_xmit_retransmit_queue(sk);
             self.tcp_write_xmit(sk, super::output::Nonagle::Normal);
-            self.tcp_new_space(sk);
+            self.tcp_check_space(sk);
             self.tcp_ack_snd_check(sk, true);
         }
         if res.snd_una_advanced && sk.state == TcpState::Established && sk.keepalive {
@@ -648,6 +654,7 @@ impl Stack {
         sk.cc.snd_una = sk.snd_una.0;
         sk.cc.snd_nxt = sk.snd_nxt.0;
         sk.snd_sml = sk.snd_una;
+        sk.pushed_seq = sk.write_seq;
         self.tcp_sndbuf_expand(sk);
         sk.rcvq_space = sk.rcv_wnd.min(u32::from(sk.advmss) * 10);
         sk.rcvq_space_seq = sk.copied_seq;
@@ -676,7 +683,7 @@ impl Stack {
 
     /// `tcp_new_space()`: ACKs freed the send buffer; grow it with the
     /// window.
-    fn tcp_new_space(&mut self, sk: &mut TcpSock) {
+    pub(crate) fn tcp_new_space(&mut self, sk: &mut TcpSock) {
         if sk.cc.is_cwnd_limited || sk.wmem_queued >= sk.sndbuf / 2 {
             self.tcp_sndbuf_expand(sk);
         }
@@ -701,6 +708,15 @@ impl Stack {
         sk.state = st;
         self.tracer
             .event_detail(self.now, st.name(), None, u64::from(sk.id.0));
+        // sk_state_change: connected, the peer's FIN, FIN acked, done. The
+        // states the application itself enters (connect, listen, close,
+        // shutdown) wake nobody here; shutdown wakes on its own.
+        if !matches!(
+            st,
+            TcpState::SynSent | TcpState::Listen | TcpState::FinWait1 | TcpState::LastAck
+        ) {
+            self.sk_wake(sk, crate::sock::wait::WakeKey::StateChange);
+        }
     }
 
     /// `tcp_reset()`: a RST was accepted (or the connection aborted).
@@ -721,6 +737,8 @@ impl Stack {
         sk.shutdown.rcv = true;
         sk.shutdown.snd = true;
         sk.purge_queues();
+        // Freed unacknowledged zerocopy data completes too.
+        self.tcp_zerocopy_complete(sk, true);
         sk.xmit_timer = None;
         sk.delack_timer = None;
         sk.keepalive_timer = None;
@@ -846,6 +864,7 @@ impl Stack {
             sk.ack_pending = true;
             self.tracer
                 .event_detail(self.now, "sock_def_readable", None, u64::from(sk.id.0));
+            self.tcp_data_ready(sk);
             return;
         }
         if !seg.end_seq.after(sk.rcv_nxt) {

@@ -213,6 +213,9 @@ impl Stack {
             sk.rcvbuf_locked = parent.rcvbuf_locked;
             sk.user_mss = parent.user_mss;
             sk.notsent_lowat = parent.notsent_lowat;
+            // sk_clone_lock copies the socket: its flags and TCP_INQ too.
+            sk.recvmsg_inq = parent.recvmsg_inq;
+            sk.zerocopy = parent.zerocopy;
             if let Some(ca) = super::cong::by_name(parent.ca.name()) {
                 sk.ca = ca;
             }

@@ -9,9 +9,14 @@
 //! - [`ack`]: `tcp_ack`, SACK tagging, RACK loss detection, PRR, recovery;
 //! - [`output`]: `tcp_transmit_skb`, `tcp_write_xmit`, ACK/SYN/FIN/RST;
 //! - [`timer`]: retransmit, delayed ACK, persist, keepalive, TIME-WAIT;
-//! - [`api`]: the socket calls (`tcp_sendmsg`, `tcp_recvmsg`, connect…);
+//! - [`api`]: the socket calls (`tcp_recvmsg`, connect, options…);
+//! - [`sendmsg`]: `tcp_sendmsg` (skbs, memory checks, PSH marks);
+//! - [`zerocopy`]: `SO_ZEROCOPY` / `MSG_ZEROCOPY` completion notifications;
+//! - [`wakeup`]: socket wakeups (`sk_data_ready`, `tcp_check_space` →
+//!   `sk_stream_write_space`, `sk_state_change`) and writeability;
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
 //! - [`info`]: `struct tcp_info` (`ss -ti`);
+//! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
 //! - [`cong`], [`rtt`], [`ofo`]: congestion control, RTT/RTO, the
 //!   out-of-order queue.
 
@@ -20,13 +25,17 @@ pub mod api;
 pub mod cong;
 pub mod info;
 pub mod input;
+pub mod inq;
 pub mod listen;
 pub mod ofo;
 pub mod output;
 pub mod rtt;
+pub mod sendmsg;
 pub mod sock;
 pub mod syncookies;
 pub mod timer;
+pub mod wakeup;
+pub mod zerocopy;
 
 pub use api::{PollEvents, SendFlags, Shutdown, TcpOpt};
 pub use info::TcpInfo;

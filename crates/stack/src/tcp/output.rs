@@ -517,6 +517,7 @@ impl Stack {
                 let quota = (cwnd / 2).max(1).min(cwnd.saturating_sub(sk.in_flight()));
                 gso_len = quota.min(tso_segs).max(1);
                 gso_left = gso_len;
+                sk.gso_seq = sk.gso_seq.wrapping_add(1);
             }
             gso_left -= 1;
             let last_of_packet = gso_left == 0 || Self::tcp_can_send_head(sk, 1, nonagle).is_err();
@@ -586,7 +587,7 @@ impl Stack {
     /// about 1 ms at the pacing rate (plus more on short paths), at least
     /// `tcp_min_tso_segs`. The pacing rate is Linux's: cwnd × MSS / srtt,
     /// times 200 % in slow start or 120 % after it.
-    fn tcp_tso_segs(&self, sk: &TcpSock) -> u32 {
+    pub(crate) fn tcp_tso_segs(&self, sk: &TcpSock) -> u32 {
         let mss = u64::from(sk.mss_cache.max(1));
         let st = &self.tcp.settings;
         let bytes;
@@ -649,6 +650,7 @@ impl Stack {
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
     fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg, gso_psh: bool) -> bool {
+        seg.gso = sk.gso_seq;
         let mut flags = TcpFlags::ACK;
         if seg.flags & SEG_PSH != 0 || gso_psh {
             flags |= TcpFlags::PSH;
@@ -743,6 +745,7 @@ impl Stack {
             retrans: seg.retrans,
             ever_retrans: seg.ever_retrans,
             delivered: seg.delivered,
+            gso: seg.gso,
         };
         seg.end_seq = seg.seq + at;
         seg.flags &= !(SEG_FIN | SEG_PSH | SEG_EOR);
@@ -752,6 +755,14 @@ impl Stack {
     /// `tcp_retransmit_skb()` of the `i`-th segment of the retransmit
     /// queue.
     pub(crate) fn tcp_retransmit_skb(&mut self, sk: &mut TcpSock, i: usize) -> bool {
+        self.tcp_retransmit_seg(sk, i, false)
+    }
+
+    /// `tcp_retransmit_skb()` of the `i`-th segment, the last of a
+    /// retransmitted GSO packet of two or more segments when `gso_psh`
+    /// (`__tcp_transmit_skb` forces PSH on every GSO packet, new or
+    /// retransmitted).
+    pub(crate) fn tcp_retransmit_seg(&mut self, sk: &mut TcpSock, i: usize, gso_psh: bool) -> bool {
         let mss = sk.mss_cache.max(1);
         // Segments larger than the current MSS are split first.
         if let Some(seg) = sk.rtx_queue.get_mut(i) {
@@ -780,7 +791,7 @@ impl Stack {
         if seg.flags & SEG_FIN != 0 {
             flags |= TcpFlags::FIN;
         }
-        if seg.flags & SEG_PSH != 0 {
+        if seg.flags & SEG_PSH != 0 || gso_psh {
             flags |= TcpFlags::PSH;
         }
         let seq = seg.seq;
@@ -936,7 +947,12 @@ impl Stack {
                         sk.write_queue.push_front(seg);
                     }
                 }
-                if let Some(seg) = sk.write_queue.pop_front() {
+                if let Some(mut seg) = sk.write_queue.pop_front() {
+                    // A data probe is pushed (and counts as a push).
+                    if seg.end_seq.after(sk.pushed_seq) {
+                        sk.pushed_seq = seg.end_seq;
+                    }
+                    seg.flags |= SEG_PSH;
                     if self.tcp_send_seg(sk, seg, false) {
                         self.tcp_rearm_rto(sk);
                         return;
@@ -1013,5 +1029,6 @@ pub(crate) fn fresh_seg(seq: TcpSeqNumber, skb: Skb, flags: u8, now: Instant) ->
         retrans: false,
         ever_retrans: false,
         delivered: 0,
+        gso: 0,
     }
 }

@@ -124,6 +124,10 @@ pub(crate) struct TxSeg {
     pub ever_retrans: bool,
     /// `tx.delivered` at the time of sending (delivery-rate samples).
     pub delivered: u64,
+    /// The GSO packet it was first sent in (`tcp_write_xmit` numbers
+    /// them): consecutive lost segments of one packet are retransmitted
+    /// as one skb, as Linux's are.
+    pub gso: u32,
 }
 
 /// `enum tcp_chrono`: what limits sending, timed for `tcp_info`
@@ -204,6 +208,12 @@ pub struct TcpSock {
     /// Where the skb `tcp_sendmsg` is filling began (Linux's write-queue
     /// tail, a GSO packet to be): the next memory check is at its end.
     pub(crate) vskb_start: TcpSeqNumber,
+    /// `pushed_seq`: `write_seq` at the last PSH mark (`tcp_mark_push`).
+    pub(crate) pushed_seq: TcpSeqNumber,
+    /// Zerocopy fragments pinned in the skb that starts at `vskb_start`.
+    pub(crate) vskb_frags: u8,
+    /// Numbers the GSO packets `tcp_write_xmit` builds.
+    pub(crate) gso_seq: u32,
     /// `snd_wnd`, bytes (already scaled).
     pub(crate) snd_wnd: u32,
     pub(crate) max_window: u32,
@@ -393,6 +403,19 @@ pub struct TcpSock {
     pub(crate) chrono_start: Instant,
     /// Time spent busy, receive-window limited, send-buffer limited.
     pub(crate) chrono_stat: [Duration; 3],
+
+    // ---- wakeups ----
+    /// The latest wakeup of each kind (for epoll).
+    pub(crate) wake: crate::sock::wait::Wakeups,
+    /// `SOCK_NOSPACE`: a writer found the send buffer full (a failed
+    /// write or a poll), so freed space must wake it.
+    pub(crate) nospace: bool,
+    /// `TCP_INQ`: `recvmsg` reports the bytes left (`TCP_CM_INQ`).
+    pub(crate) recvmsg_inq: bool,
+    /// `SO_ZEROCOPY` and the `MSG_ZEROCOPY` sends waiting for their
+    /// completion notification.
+    pub(crate) zerocopy: bool,
+    pub(crate) zc: super::zerocopy::ZcState,
 }
 
 impl TcpSock {
@@ -419,6 +442,9 @@ impl TcpSock {
             snd_nxt: z,
             write_seq: z,
             vskb_start: z,
+            pushed_seq: z,
+            vskb_frags: 0,
+            gso_seq: 0,
             snd_wnd: 0,
             max_window: 0,
             snd_wl1: z,
@@ -541,6 +567,11 @@ impl TcpSock {
             chrono_type: Chrono::Unspec,
             chrono_start: now,
             chrono_stat: [Duration::ZERO; 3],
+            wake: crate::sock::wait::Wakeups::default(),
+            nospace: false,
+            recvmsg_inq: false,
+            zerocopy: false,
+            zc: super::zerocopy::ZcState::default(),
         }
     }
 
@@ -697,6 +728,8 @@ pub struct TcpTable {
     pub(crate) challenge_second: u64,
     /// Live sockets (not yet freed).
     pub(crate) live: usize,
+    /// The stamp of the latest socket wakeup (see [`crate::sock::wait`]).
+    pub(crate) wake_seq: u64,
 }
 
 impl Default for TcpTable {
@@ -718,6 +751,7 @@ impl TcpTable {
             challenge_count: 0,
             challenge_second: u64::MAX,
             live: 0,
+            wake_seq: 0,
         }
     }
 
