@@ -424,3 +424,56 @@ fn read_acknowledges_at_once_what_the_shrinking_window_held_back() {
     );
     assert_eq!(n.sb().tcp_ext_mib().delayed_acks, 0);
 }
+
+/// `tcp_v4_early_demux`: once a connection is established, its segments
+/// take the input route the socket cached instead of a routing lookup
+/// (`ip_route_input_noref`); a routing change invalidates the cached one
+/// once, after which early demux resumes.
+#[test]
+fn early_demux_skips_the_route_lookup_until_routing_changes() {
+    use netpath::ipv4::route::{Route, RouteType};
+    let mut n = Net::new(12, link(1));
+    let (c, s, _) = n.connected(80);
+    let data: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
+    assert_eq!(
+        n.transfer(c, s, &data, Duration::from_secs(10)).len(),
+        data.len()
+    );
+    let count = |n: &Net, p: &str| n.t.points(&n.b).iter().filter(|&&x| x == p).count();
+    let (demux, lookups) = (
+        count(&n, "tcp_v4_early_demux"),
+        count(&n, "ip_route_input_noref"),
+    );
+    let segs = n.sb().tcp_mib().in_segs as usize;
+    // All but the first segments of the connection (the handshake, and the
+    // one that caches the route) skip the lookup.
+    assert!(lookups <= 3, "{lookups} lookups for {segs} segments");
+    assert_eq!(demux + lookups, segs, "{demux} + {lookups} != {segs}");
+    // A new route (unrelated to this flow) changes the routing generation.
+    n.with_b(|st, _| st.route_add(Route::special(RouteType::Blackhole, ip("203.0.113.0"), 24)))
+        .unwrap();
+    assert_eq!(
+        n.transfer(c, s, &data, Duration::from_secs(10)).len(),
+        data.len()
+    );
+    let (demux2, lookups2) = (
+        count(&n, "tcp_v4_early_demux"),
+        count(&n, "ip_route_input_noref"),
+    );
+    let segs2 = n.sb().tcp_mib().in_segs as usize;
+    assert_eq!(lookups2, lookups + 1, "one lookup after the change");
+    assert_eq!(demux2 + lookups2, segs2);
+    // Turned off (net.ipv4.tcp_early_demux = 0): every segment is looked up.
+    n.with_b(|st, _| st.tcp_settings_mut().set("net.ipv4.tcp_early_demux", "0"))
+        .unwrap();
+    assert_eq!(
+        n.transfer(c, s, &data, Duration::from_secs(10)).len(),
+        data.len()
+    );
+    let segs3 = n.sb().tcp_mib().in_segs as usize;
+    assert_eq!(count(&n, "tcp_v4_early_demux"), demux2);
+    assert_eq!(
+        count(&n, "ip_route_input_noref"),
+        lookups2 + (segs3 - segs2)
+    );
+}

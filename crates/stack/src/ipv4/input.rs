@@ -93,6 +93,10 @@ impl Stack {
                 return;
             }
         }
+        if self.tcp_v4_early_demux(&mut skb, daddr, saddr) {
+            self.dst_input(skb);
+            return;
+        }
         if let Err(reason) = self.ip_route_input(&mut skb, daddr, saddr) {
             if reason == DropReason::IpInaddrerrors {
                 self.ip.mib.ip.in_addr_errors += 1;

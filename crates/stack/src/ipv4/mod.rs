@@ -38,6 +38,10 @@ pub struct Ipv4Sysctl {
     pub ip_default_ttl: u8,
     /// `net.ipv4.ip_no_pmtu_disc` (0: set DF and do PMTU discovery).
     pub ip_no_pmtu_disc: bool,
+    /// `net.ipv4.ip_early_demux` (with `net.ipv4.tcp_early_demux`): a
+    /// segment of an established TCP connection takes the route its socket
+    /// cached instead of a routing lookup.
+    pub ip_early_demux: bool,
     /// `net.ipv4.icmp_ratelimit` (per destination, ms between errors).
     pub icmp_ratelimit_ms: u64,
     /// `net.ipv4.icmp_ratemask`: types rate limited (dest unreach, source
@@ -68,6 +72,7 @@ impl Default for Ipv4Sysctl {
             ip_forward: false,
             ip_default_ttl: 64,
             ip_no_pmtu_disc: false,
+            ip_early_demux: true,
             icmp_ratelimit_ms: 1000,
             icmp_ratemask: 0x1818,
             icmp_msgs_per_sec: 1000,

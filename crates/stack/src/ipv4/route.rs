@@ -695,6 +695,7 @@ impl Stack {
         let Some(iif) = skb.meta.ingress_dev else {
             return Err(DropReason::NotSpecified);
         };
+        self.tracer.skb(self.now, "ip_route_input_noref", skb);
         let dst = match self.route_input_lookup(daddr, saddr, iif, skb.meta.mark) {
             Ok(d) => d,
             Err(RouteError::Invalid) => return Err(DropReason::IpInaddrerrors),

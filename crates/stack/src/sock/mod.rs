@@ -3,6 +3,7 @@
 //! and egress step 1 (the application writes) run through here. UDP lives in
 //! [`crate::udp`]; TCP joins it.
 
+pub mod flowhash;
 pub mod table;
 pub mod wait;
 use core::fmt;

@@ -26,6 +26,8 @@ use core::net::Ipv4Addr;
 use core::ops::RangeInclusive;
 use std::collections::HashMap;
 
+use super::flowhash::FlowHashBuilder;
+
 use super::{Errno, EPHEMERAL_PORTS};
 use crate::dev::IfIndex;
 
@@ -108,11 +110,11 @@ struct Bucket<S> {
 /// The TCP socket tables (`struct inet_hashinfo`).
 #[derive(Debug, Clone)]
 pub struct InetHashTables<S: Copy + Eq + Hash> {
-    ehash: HashMap<FourTuple, (S, Option<IfIndex>)>,
-    lhash: HashMap<u16, Vec<ListenSlot<S>>>,
-    bhash: HashMap<u16, Bucket<S>>,
+    ehash: HashMap<FourTuple, (S, Option<IfIndex>), FlowHashBuilder>,
+    lhash: HashMap<u16, Vec<ListenSlot<S>>, FlowHashBuilder>,
+    bhash: HashMap<u16, Bucket<S>, FlowHashBuilder>,
     /// Which port each bound socket owns (`icsk_bind_hash`).
-    bound: HashMap<S, u16>,
+    bound: HashMap<S, u16, FlowHashBuilder>,
     range: (u16, u16),
     rng: u64,
     key: (u64, u64),
@@ -155,11 +157,12 @@ fn bind_conflict<S>(addr: Ipv4Addr, opts: BindOpts, o: &Owner<S>, relax: bool) -
 impl<S: Copy + Eq + Hash> InetHashTables<S> {
     /// Tables with `net.ipv4.ip_local_port_range` = [`EPHEMERAL_PORTS`].
     pub fn new(seed: u64) -> Self {
+        let hasher = FlowHashBuilder::new(seed);
         InetHashTables {
-            ehash: HashMap::new(),
-            lhash: HashMap::new(),
-            bhash: HashMap::new(),
-            bound: HashMap::new(),
+            ehash: HashMap::with_hasher(hasher),
+            lhash: HashMap::with_hasher(hasher),
+            bhash: HashMap::with_hasher(hasher),
+            bound: HashMap::with_hasher(hasher),
             range: (*EPHEMERAL_PORTS.start(), *EPHEMERAL_PORTS.end()),
             rng: seed,
             key: (splitmix(seed ^ 0x5eed), splitmix(seed ^ 0xc0ffee)),

@@ -156,6 +156,15 @@ impl Stack {
                 if seg.len > 0 {
                     sk.data_segs_in += 1;
                 }
+                // inet_sk_rx_dst_set(): the route for early demux, kept
+                // while it stays valid for this device.
+                if sk.state == TcpState::Established {
+                    let gen = self.ip.route_gen;
+                    let valid = sk.rx_dst.is_some_and(|(_, g, i)| g == gen && i == seg.dev);
+                    if !valid {
+                        sk.rx_dst = skb.meta.dst.map(|d| (d, gen, seg.dev));
+                    }
+                }
                 let redo = if sk.state == TcpState::TimeWait {
                     self.tcp_timewait_state_process(&mut sk, &seg, skb)
                 } else {
@@ -176,6 +185,63 @@ impl Stack {
                     }
                 }
             }
+        }
+    }
+
+    /// `tcp_v4_early_demux()`, from `ip_rcv_finish`: a segment of an
+    /// established connection takes the input route its socket cached
+    /// (`sk_rx_dst`) when it arrived on the same device and no route has
+    /// changed since, instead of a routing lookup. True if it did.
+    pub(crate) fn tcp_v4_early_demux(
+        &mut self,
+        skb: &mut Skb,
+        daddr: Ipv4Addr,
+        saddr: Ipv4Addr,
+    ) -> bool {
+        if !self.ip.sysctl.ip_early_demux || !self.tcp.settings.early_demux {
+            return false;
+        }
+        let Some(iif) = skb.meta.ingress_dev else {
+            return false;
+        };
+        if skb.meta.pkt_type != crate::skb::PacketType::Host {
+            return false;
+        }
+        let d = skb.data();
+        // TCP, not a fragment, and the ports within the packet.
+        if d.len() < 20 {
+            return false;
+        }
+        let ihl = usize::from(d[0] & 0x0f) * 4;
+        if ihl < 20
+            || d.len() < ihl + 4
+            || d[9] != 6
+            || u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0
+        {
+            return false;
+        }
+        let sport = u16::from_be_bytes([d[ihl], d[ihl + 1]]);
+        let dport = u16::from_be_bytes([d[ihl + 2], d[ihl + 3]]);
+        let tuple = crate::sock::table::FourTuple {
+            laddr: daddr,
+            lport: dport,
+            raddr: saddr,
+            rport: sport,
+        };
+        let gen = self.ip.route_gen;
+        let rx = self
+            .tcp
+            .hash
+            .ehash_lookup(&tuple)
+            .and_then(|id| self.tcp.get(id))
+            .and_then(|sk| sk.rx_dst);
+        match rx {
+            Some((dst, g, i)) if g == gen && i == iif => {
+                skb.meta.dst = Some(dst);
+                self.tracer.skb(self.now, "tcp_v4_early_demux", skb);
+                true
+            }
+            _ => false,
         }
     }
 

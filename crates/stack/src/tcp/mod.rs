@@ -189,6 +189,8 @@ pub struct TcpSettings {
     /// `core.rmem_max` / `core.wmem_max`: the SO_RCVBUF / SO_SNDBUF ceiling.
     pub rmem_max: usize,
     pub wmem_max: usize,
+    /// `net.ipv4.tcp_early_demux`.
+    pub early_demux: bool,
     /// `core.somaxconn`: the listen backlog ceiling.
     pub somaxconn: u32,
     pub timestamps: bool,
@@ -260,6 +262,7 @@ impl Default for TcpSettings {
             somaxconn: 4096,
             timestamps: true,
             sack: true,
+            early_demux: true,
             dsack: true,
             window_scaling: true,
             syn_retries: 6,
@@ -349,6 +352,7 @@ impl TcpSettings {
             "net.core.somaxconn" => self.somaxconn = num(value)? as u32,
             "tcp_timestamps" => self.timestamps = flag(value)?,
             "tcp_sack" => self.sack = flag(value)?,
+            "tcp_early_demux" => self.early_demux = flag(value)?,
             "tcp_dsack" => self.dsack = flag(value)?,
             "tcp_window_scaling" => self.window_scaling = flag(value)?,
             "tcp_syn_retries" => self.syn_retries = num(value)?.clamp(1, 127) as u32,

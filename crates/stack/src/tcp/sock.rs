@@ -191,6 +191,10 @@ pub struct TcpSock {
     pub(crate) ip_opts: IpSendOpts,
     /// `sk_dst_cache`: the route, with the routing generation it is from.
     pub(crate) dst_cache: Option<(crate::ipv4::route::Dst, u64)>,
+    /// `sk_rx_dst` and `sk_rx_dst_ifindex`: the input route of this
+    /// connection's segments, with the routing generation it is from, for
+    /// early demux.
+    pub(crate) rx_dst: Option<(crate::ipv4::route::Dst, u64, crate::dev::IfIndex)>,
     /// `inet_id`: the IP ID counter of a connected socket.
     pub(crate) inet_id: u16,
     /// The application closed it: no handle refers to it any more.
@@ -433,6 +437,7 @@ impl TcpSock {
             hashed: false,
             ip_opts: IpSendOpts::default(),
             dst_cache: None,
+            rx_dst: None,
             inet_id: 0,
             orphan: false,
             parent: None,
