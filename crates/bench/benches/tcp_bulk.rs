@@ -10,15 +10,20 @@
 //! - `netpath`: netpath ↔ netpath, two `SimHost`s (one NIC each, default
 //!   sysctls, tracing off) on the same `link()`, driven through the
 //!   sans-IO socket calls the same way (fill the send buffer, run the world
-//!   `APP_STEP`, drain the receive queue).
+//!   `APP_STEP`, drain the receive queue). The NICs have Linux's default
+//!   checksum offload: TCP leaves checksums to them, and the simulated
+//!   wire works them out only if something reads the bytes.
+//! - `netpath_sw_csum`: the same with checksum offload off, so TCP
+//!   checksums are computed and verified in software, as smoltcp does.
 //!
-//! Each case is a function `bulk_<case>(bytes) -> Bulk` that does one full
+//! Each case is a function `bulk_<case>(…) -> Bulk` that does one full
 //! transfer; `bench` times them side by side under the group `tcp_bulk`.
 //!
 //! `cargo bench --bench tcp_bulk -- --warm-up-time 1 --measurement-time 5`
 
 mod common;
-use common::{link, netpath_host};
+use common::{link, netpath_host_with};
+use netpath::dev::nic::NicConfig;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
@@ -32,6 +37,16 @@ use netpath::time::Duration;
 use netpath_smolnode::smoltcp::socket::tcp::State;
 use netpath_smolnode::smoltcp::wire::Ipv4Address;
 use netpath_smolnode::{with_smol, SmolConfig, SmolHost, PORT};
+
+/// NICs without checksum offload: TCP checksums computed and verified in
+/// software, as smoltcp does them (the `netpath_sw_csum` case).
+fn sw_csum() -> NicConfig {
+    NicConfig {
+        tx_csum_offload: false,
+        rx_csum_offload: false,
+        ..NicConfig::default()
+    }
+}
 
 /// Payload per iteration.
 const BYTES: usize = 8 << 20;
@@ -139,12 +154,12 @@ fn bulk_smoltcp(bytes: usize) -> Bulk {
 /// end of stream. The world's skb pool is `pool`, shared by the iterations
 /// as it would be by a long-running stack: buffers come warm from its free
 /// list instead of fresh (zeroed) from the heap each time.
-fn bulk_netpath(bytes: usize, pool: &SkbPool) -> Bulk {
+fn bulk_netpath(bytes: usize, pool: &SkbPool, nic: NicConfig) -> Bulk {
     let mut sim = Sim::with_pool(1, pool.clone());
     let client_ip = Ipv4Addr::from(CLIENT_IP);
     let server_ip = Ipv4Addr::from(SERVER_IP);
-    let client = netpath_host(&mut sim, 1, client_ip);
-    let server = netpath_host(&mut sim, 2, server_ip);
+    let client = netpath_host_with(&mut sim, 1, client_ip, nic);
+    let server = netpath_host_with(&mut sim, 2, server_ip, nic);
     sim.add_link(link(), &[(client, PortId(0)), (server, PortId(0))])
         .expect("link");
     let start = sim.now();
@@ -217,14 +232,18 @@ fn bench(c: &mut Criterion) {
     // simulated time and events.
     report("smoltcp", bulk_smoltcp(BYTES));
     let pool = SkbPool::new(PoolConfig::default());
-    report("netpath", bulk_netpath(BYTES, &pool));
+    report("netpath", bulk_netpath(BYTES, &pool, NicConfig::default()));
+    report("netpath_sw_csum", bulk_netpath(BYTES, &pool, sw_csum()));
 
     let mut group = c.benchmark_group("tcp_bulk");
     group.throughput(Throughput::Bytes(BYTES as u64));
     group.sample_size(10);
     group.bench_function("smoltcp", |b| b.iter(|| black_box(bulk_smoltcp(BYTES))));
     group.bench_function("netpath", |b| {
-        b.iter(|| black_box(bulk_netpath(BYTES, &pool)))
+        b.iter(|| black_box(bulk_netpath(BYTES, &pool, NicConfig::default())))
+    });
+    group.bench_function("netpath_sw_csum", |b| {
+        b.iter(|| black_box(bulk_netpath(BYTES, &pool, sw_csum())))
     });
     group.finish();
 }

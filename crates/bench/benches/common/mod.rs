@@ -20,13 +20,14 @@ pub fn link() -> LinkConfig {
 /// A netpath host with one NIC (`eth0`, MAC 02:00:00:00:00:`mac_last`) at
 /// `addr`/24, cabled to port 0.
 pub fn netpath_host(sim: &mut Sim, mac_last: u8, addr: Ipv4Addr) -> NodeId {
+    netpath_host_with(sim, mac_last, addr, NicConfig::default())
+}
+
+/// [`netpath_host`] with a NIC configured as `cfg`.
+pub fn netpath_host_with(sim: &mut Sim, mac_last: u8, addr: Ipv4Addr, cfg: NicConfig) -> NodeId {
     let mut st = Stack::with_pool(sim.pool().clone());
     let nic = st
-        .add_nic(
-            "eth0",
-            EthernetAddress([2, 0, 0, 0, 0, mac_last]),
-            NicConfig::default(),
-        )
+        .add_nic("eth0", EthernetAddress([2, 0, 0, 0, 0, mac_last]), cfg)
         .expect("nic");
     st.set_up(nic, true).expect("up");
     st.ip_addr_add(nic, addr, 24).expect("addr");
