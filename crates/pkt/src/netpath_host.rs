@@ -521,6 +521,14 @@ impl PktHost for NetpathHost {
         std::mem::take(&mut self.sent)
     }
 
+    fn root_pfifo(&mut self, limit: Option<u32>) -> Result<(), Unsupported> {
+        // tc's default limit is the device's txqueuelen (1000).
+        let q = netpath::sched::pfifo::Pfifo::new(limit.unwrap_or(1000));
+        self.stack
+            .set_qdisc(self.nic, Box::new(q))
+            .map_err(|e| Unsupported(format!("{e:?}")))
+    }
+
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), Unsupported> {
         self.stack
             .sysctl_tcp(name, value)

@@ -124,7 +124,20 @@ fn stmt(toks: &[Tok]) -> Option<PyStmt> {
     let mut p = P { toks, i: 1 };
     let cond = p.expr(0)?;
     let msg = if p.eat_op(",") {
-        Some(p.expr(0)?)
+        // Python evaluates the message only when the assertion fails; one
+        // this evaluator cannot read (a tuple after `%`, say) must not stop
+        // the condition from being checked.
+        let at = p.i;
+        match p.expr(0) {
+            Some(m) if p.i == toks.len() => Some(m),
+            _ => {
+                p.i = toks.len();
+                Some(PyExpr::Str(format!(
+                    "(message not evaluated: {} tokens)",
+                    toks.len() - at
+                )))
+            }
+        }
     } else {
         None
     };

@@ -315,6 +315,12 @@ pub trait PktHost {
     fn take_sent(&mut self) -> Vec<(u64, Vec<u8>)>;
     /// Applies a sysctl (`net.ipv4.tcp_sack`, `"0"`).
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), Unsupported>;
+    /// Replaces the test device's root qdisc with a packet FIFO of `limit`
+    /// packets (`None`: the device's tx queue length).
+    fn root_pfifo(&mut self, limit: Option<u32>) -> Result<(), Unsupported> {
+        let _ = limit;
+        Err(Unsupported("tc qdisc on this host".into()))
+    }
 
     // --- socket calls (see the module docs for blocking) ---
 

@@ -17,6 +17,13 @@ pub enum ShellCmd {
     /// A command with no effect on a fresh virtual stack (the raw text),
     /// such as restoring the sysctls saved by `defaults.sh`.
     Noop(String),
+    /// `tc qdisc replace dev DEV root pfifo [limit N]`: the test device's
+    /// root qdisc becomes a packet FIFO of `limit` packets (`None`: the
+    /// device's tx queue length, as tc's default).
+    RootPfifo {
+        /// Packets.
+        limit: Option<u32>,
+    },
 }
 
 /// What packetdrill's `../common/defaults.sh` sets (see
@@ -97,6 +104,8 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
             out.extend(assignments(rest).ok_or_else(|| line.to_string())?);
         } else if first.ends_with("set_sysctls.py") {
             out.extend(assignments(toks[1..].iter().copied()).ok_or_else(|| line.to_string())?);
+        } else if let Some(limit) = root_pfifo(&toks) {
+            out.push(ShellCmd::RootPfifo { limit });
         } else if let Some(cmds) = assignments(toks.iter().copied()) {
             // A continuation line of a multi-line sysctl command.
             out.extend(cmds);
@@ -105,6 +114,21 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
         }
     }
     Ok(out)
+}
+
+/// `tc qdisc {replace|add|change} dev DEV root pfifo [limit N]`: the limit
+/// (`Some(None)` without one), or `None` if the line is something else.
+fn root_pfifo(toks: &[&str]) -> Option<Option<u32>> {
+    match toks {
+        ["tc", "qdisc", "replace" | "add" | "change", "dev", _, "root", "pfifo", rest @ ..] => {
+            match rest {
+                [] => Some(None),
+                ["limit", n] => n.parse().ok().map(Some),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The line up to a `#` comment outside quotes.

@@ -917,6 +917,38 @@ fn python_arithmetic_is_pythons() {
     assert!(pyeval::run_block(&stmts, &mut vars, &mut none).is_err());
 }
 
+/// An assertion whose message this evaluator cannot read is still checked
+/// (Python only evaluates the message when the assertion fails).
+#[test]
+fn assertion_messages_beyond_the_evaluator_do_not_stop_the_check() {
+    let mut vars = HashMap::new();
+    let mut look = |n: &str| (n == "tcpi_ca_state").then_some(3);
+    let src = "assert tcpi_ca_state == 3, 'state: %d rtt: %d' % (tcpi_ca_state, 5)";
+    let stmts = crate::python::parse_block(src);
+    assert!(pyeval::run_block(&stmts, &mut vars, &mut look).is_ok());
+    let src = "assert tcpi_ca_state == 4, 'state: %d rtt: %d' % (tcpi_ca_state, 5)";
+    let stmts = crate::python::parse_block(src);
+    let r = pyeval::run_block(&stmts, &mut vars, &mut look);
+    assert!(matches!(r, Err(pyeval::PyError::Failed(_))), "{r:?}");
+}
+
+/// `tc qdisc replace dev tun0 root pfifo limit N` is a root FIFO; other tc
+/// commands stay unsupported.
+#[test]
+fn tc_root_pfifo_is_understood() {
+    use super::shell::{parse, ShellCmd};
+    assert_eq!(
+        parse("tc qdisc replace dev tun0 root pfifo limit 0"),
+        Ok(vec![ShellCmd::RootPfifo { limit: Some(0) }])
+    );
+    assert_eq!(
+        parse("tc qdisc add dev tun0 root pfifo"),
+        Ok(vec![ShellCmd::RootPfifo { limit: None }])
+    );
+    assert!(parse("tc qdisc replace dev tun0 root fq").is_err());
+    assert!(parse("tc qdisc replace dev tun0 root pfifo limit x").is_err());
+}
+
 /// Every corpus script run against the fake: nothing panics (the fake
 /// asserts that every injected packet has correct checksums and addresses)
 /// and every run ends. Most scripts fail against a fake, of course.

@@ -532,7 +532,10 @@ impl Stack {
             }
             sent_any = true;
         }
-        sk.cc.is_cwnd_limited = cwnd_limited;
+        let is_cwnd_limited = cwnd_limited || sk.in_flight() >= sk.cc.cwnd;
+        if sent_any || is_cwnd_limited {
+            Self::tcp_cwnd_validate(sk, is_cwnd_limited);
+        }
         // Stopped by the peer's window (not cwnd, not Nagle)?
         let rwnd_limited = !cwnd_limited
             && sk.write_queue.front().is_some_and(|f| {
@@ -698,7 +701,6 @@ impl Stack {
         sk.snd_nxt = seg.end_seq;
         sk.cc.snd_nxt = sk.snd_nxt.0;
         sk.packets_out += 1;
-        sk.cc.max_packets_out = sk.cc.max_packets_out.max(sk.packets_out);
         sk.lsndtime = self.now;
         sk.cc.lsndtime = self.now;
         // tcp_event_data_sent: answering soon after receiving → interactive.
@@ -831,6 +833,21 @@ impl Stack {
         }
         sk.rtx_queue.insert(i, seg);
         ok
+    }
+
+    /// `tcp_cwnd_validate()`: how fully the window is used, per window of
+    /// data: whether sending was limited by cwnd, else the most packets out
+    /// (`tcp_is_cwnd_limited` lets cwnd grow only when it is the limit, or
+    /// in slow start below twice that most).
+    fn tcp_cwnd_validate(sk: &mut TcpSock, is_cwnd_limited: bool) {
+        if !sk.snd_una.before(sk.cwnd_usage_seq)
+            || is_cwnd_limited
+            || (!sk.cc.is_cwnd_limited && sk.packets_out > sk.cc.max_packets_out)
+        {
+            sk.cc.is_cwnd_limited = is_cwnd_limited;
+            sk.cc.max_packets_out = sk.packets_out;
+            sk.cwnd_usage_seq = sk.snd_nxt;
+        }
     }
 
     /// `tcp_rearm_rto()`: the retransmission timer from now (or cleared

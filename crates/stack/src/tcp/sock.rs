@@ -324,6 +324,9 @@ pub struct TcpSock {
     /// then leaves the retransmission timer alone (Linux clears
     /// `FLAG_SET_XMIT_TIMER`), or the RTO would replace it.
     pub(crate) rack_reo_armed: bool,
+    /// `cwnd_usage_seq`: the end of the window `is_cwnd_limited` and
+    /// `max_packets_out` describe (`tcp_cwnd_validate`).
+    pub(crate) cwnd_usage_seq: TcpSeqNumber,
     /// TLP: the probe sent, awaiting its ACK (`tlp_high_seq`).
     pub(crate) tlp_high_seq: Option<TcpSeqNumber>,
     pub(crate) delivered: u64,
@@ -518,6 +521,7 @@ impl TcpSock {
             rack_dsack_seen: false,
             newly_lost: false,
             rack_reo_armed: false,
+            cwnd_usage_seq: TcpSeqNumber(0),
             tlp_high_seq: None,
             delivered: 0,
             retrans_stamp: None,
