@@ -104,6 +104,8 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
             out.extend(assignments(rest).ok_or_else(|| line.to_string())?);
         } else if first.ends_with("set_sysctls.py") {
             out.extend(assignments(toks[1..].iter().copied()).ok_or_else(|| line.to_string())?);
+        } else if let Some(cmd) = module_param(&toks) {
+            out.push(cmd);
         } else if let Some(limit) = root_pfifo(&toks) {
             out.push(ShellCmd::RootPfifo { limit });
         } else if let Some(cmds) = assignments(toks.iter().copied()) {
@@ -114,6 +116,21 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
         }
     }
     Ok(out)
+}
+
+/// `echo V > /sys/module/M/parameters/P`: a module parameter, set as the
+/// setting `M.P` (e.g. `tcp_cubic.hystart_detect`).
+fn module_param(toks: &[&str]) -> Option<ShellCmd> {
+    let ["echo", v, ">", path] = toks else {
+        return None;
+    };
+    let rest = path.strip_prefix("/sys/module/")?;
+    let (module, param) = rest.split_once("/parameters/")?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (ok(module) && ok(param)).then(|| ShellCmd::Sysctl {
+        name: format!("{module}.{param}"),
+        value: v.to_string(),
+    })
 }
 
 /// `tc qdisc {replace|add|change} dev DEV root pfifo [limit N]`: the limit

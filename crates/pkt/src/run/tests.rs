@@ -946,6 +946,14 @@ fn tc_root_pfifo_is_understood() {
         Ok(vec![ShellCmd::RootPfifo { limit: None }])
     );
     assert!(parse("tc qdisc replace dev tun0 root fq").is_err());
+    assert_eq!(
+        parse("echo 3 > /sys/module/tcp_cubic/parameters/hystart_detect"),
+        Ok(vec![ShellCmd::Sysctl {
+            name: "tcp_cubic.hystart_detect".into(),
+            value: "3".into()
+        }])
+    );
+    assert!(parse("echo 3 > /proc/whatever").is_err());
     assert!(parse("tc qdisc replace dev tun0 root pfifo limit x").is_err());
 }
 

@@ -131,7 +131,16 @@ pub struct CcState {
     pub pacing: bool,
     /// `icsk_ca_state`; maintained by the socket.
     pub ca_state: CaState,
+    /// CUBIC's `hystart_detect` module parameter: which HyStart detectors
+    /// run ([`HYSTART_ACK_TRAIN`] | [`HYSTART_DELAY`]); set from the
+    /// stack's settings when congestion control starts.
+    pub hystart_detect: u8,
 }
+
+/// `HYSTART_ACK_TRAIN`.
+pub const HYSTART_ACK_TRAIN: u8 = 1;
+/// `HYSTART_DELAY`.
+pub const HYSTART_DELAY: u8 = 2;
 
 impl CcState {
     /// Fresh state as `tcp_init_sock` leaves it: cwnd [`TCP_INIT_CWND`],
@@ -157,6 +166,7 @@ impl CcState {
             pacing_rate: 0,
             pacing: false,
             ca_state: CaState::Open,
+            hystart_detect: HYSTART_ACK_TRAIN | HYSTART_DELAY,
         }
     }
 
@@ -539,7 +549,7 @@ impl Cubic {
 
         // ACK train: closely spaced ACKs spanning half the minimum RTT mean
         // the pipe is full.
-        if now - self.last_ack <= HYSTART_ACK_DELTA {
+        if st.hystart_detect & HYSTART_ACK_TRAIN != 0 && now - self.last_ack <= HYSTART_ACK_DELTA {
             self.last_ack = now;
             let mut threshold = self.delay_min + Self::hystart_ack_delay(st);
             if !st.pacing {
@@ -553,6 +563,9 @@ impl Cubic {
 
         // Delay increase: the round's minimum RTT rose by an eighth of the
         // base RTT (clamped to 4..16 ms) after enough samples.
+        if st.hystart_detect & HYSTART_DELAY == 0 {
+            return;
+        }
         if self.curr_rtt > delay {
             self.curr_rtt = delay;
         }
@@ -931,6 +944,22 @@ mod tests {
         // Afterwards: congestion avoidance, no doubling.
         s.round_with(Duration::from_micros(1), rtt_of);
         assert!(s.st.cwnd < ss + ss / 2);
+    }
+
+    /// `hystart_detect` = 1 (ACK train only): the same rising delay no
+    /// longer ends slow start; the loss does.
+    #[test]
+    fn hystart_delay_detector_can_be_turned_off() {
+        let mut s = Sim::new("cubic");
+        s.st.hystart_detect = HYSTART_ACK_TRAIN;
+        let base = Duration::from_millis(50);
+        let rtt_of = |n: u32| base + Duration::from_millis(n.saturating_sub(40) as u64);
+        while s.st.in_slow_start() && s.st.cwnd < 200 {
+            s.round_with(Duration::from_micros(1), rtt_of);
+        }
+        let cubic = format!("{:?}", s.cc);
+        assert!(cubic.contains("found: None"), "{cubic}");
+        assert!(s.st.cwnd >= 200);
     }
 
     #[test]

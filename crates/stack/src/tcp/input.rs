@@ -716,6 +716,7 @@ impl Stack {
         sk.cc.mss = mss;
         sk.cc.cwnd = super::cong::TCP_INIT_CWND;
         sk.cc.tcp_mstamp = self.now;
+        sk.cc.hystart_detect = self.tcp.settings.cubic_hystart_detect;
         sk.ca.init(&mut sk.cc);
         sk.cc.snd_una = sk.snd_una.0;
         sk.cc.snd_nxt = sk.snd_nxt.0;

@@ -191,6 +191,9 @@ pub struct TcpSettings {
     pub wmem_max: usize,
     /// `net.ipv4.tcp_early_demux`.
     pub early_demux: bool,
+    /// `/sys/module/tcp_cubic/parameters/hystart_detect` (set as
+    /// `tcp_cubic.hystart_detect`): 1 ACK train, 2 delay, 3 both.
+    pub cubic_hystart_detect: u8,
     /// `core.somaxconn`: the listen backlog ceiling.
     pub somaxconn: u32,
     pub timestamps: bool,
@@ -263,6 +266,7 @@ impl Default for TcpSettings {
             timestamps: true,
             sack: true,
             early_demux: true,
+            cubic_hystart_detect: 3,
             dsack: true,
             window_scaling: true,
             syn_retries: 6,
@@ -353,6 +357,12 @@ impl TcpSettings {
             "tcp_timestamps" => self.timestamps = flag(value)?,
             "tcp_sack" => self.sack = flag(value)?,
             "tcp_early_demux" => self.early_demux = flag(value)?,
+            "tcp_cubic.hystart_detect" => {
+                self.cubic_hystart_detect = u8::try_from(num(value)?)
+                    .ok()
+                    .filter(|v| *v <= 3)
+                    .ok_or_else(bad)?
+            }
             "tcp_dsack" => self.dsack = flag(value)?,
             "tcp_window_scaling" => self.window_scaling = flag(value)?,
             "tcp_syn_retries" => self.syn_retries = num(value)?.clamp(1, 127) as u32,
