@@ -521,6 +521,18 @@ impl PktHost for NetpathHost {
         std::mem::take(&mut self.sent)
     }
 
+    fn route(&mut self, r: &crate::run::shell::RouteSpec) -> Result<(), Unsupported> {
+        let mut route =
+            netpath::ipv4::route::Route::unicast(r.dst, r.prefix_len, None, Some(self.nic));
+        route.mtu = r.mtu;
+        route.mtu_lock = r.mtu_lock;
+        route.advmss = r.advmss;
+        route.initcwnd = r.initcwnd;
+        self.stack
+            .route_replace(route)
+            .map_err(|e| Unsupported(format!("{e:?}")))
+    }
+
     fn root_pfifo(&mut self, limit: Option<u32>) -> Result<(), Unsupported> {
         // tc's default limit is the device's txqueuelen (1000).
         let q = netpath::sched::pfifo::Pfifo::new(limit.unwrap_or(1000));

@@ -477,3 +477,139 @@ fn early_demux_skips_the_route_lookup_until_routing_changes() {
         lookups2 + (segs3 - segs2)
     );
 }
+
+/// Turns on `tcp_mtu_probing` = 2 with `tcp_base_mss` 512 on `st`.
+fn mtu_probing_on(st: &mut netpath::stack::Stack) {
+    let t = st.tcp_settings_mut();
+    t.set("net.ipv4.tcp_mtu_probing", "2").unwrap();
+    t.set("net.ipv4.tcp_base_mss", "512").unwrap();
+}
+
+/// A's route to C through the router, with metrics.
+fn route_to_c(mtu: u32) -> netpath::ipv4::route::Route {
+    let mut r =
+        netpath::ipv4::route::Route::unicast(ip("198.51.100.0"), 24, Some(ip("192.0.2.254")), None);
+    // Not locked: A sets DF, so a router drops what does not fit.
+    r.mtu = Some(mtu);
+    r
+}
+
+/// Runs a 2 MB transfer A → C (A — R — C, R's far side at `far_mtu`, C at
+/// 1500, no ICMP reaching A) that starts with A's route MTU at 1000
+/// and has it raised to 1500 once established, as the packetdrill script
+/// `mtu_probe/basic-v4` does; returns A's data segment sizes, A's TcpExt
+/// and its final MSS.
+fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
+    use netpath::netfilter::{Proto, Rule, Table, Target};
+    let (mut t, a, _r, c) = topo::Topo::routed(15, far_mtu);
+    let cn = c.nics[0];
+    t.with(&c, |s, _| s.set_mtu(cn, 1500)).unwrap();
+    t.with(&a, |s, _| {
+        mtu_probing_on(s);
+        s.route_replace(route_to_c(1000)).unwrap();
+        // A black hole for ICMP: no "fragmentation needed" reaches A.
+        s.netfilter_mut()
+            .append(
+                Table::Filter,
+                "INPUT",
+                Rule::new().proto(Proto::Icmp).target(Target::Drop),
+            )
+            .unwrap();
+    });
+    let (ba, bc) = (Blocking::new(a.node), Blocking::new(c.node));
+    let l = bc.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let s = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, s, ip("198.51.100.1"), 80).unwrap();
+    let (srv, _) = bc.accept(&mut t.sim, l).unwrap();
+    assert_eq!(stack(&t.sim, a.node).tcp_info(s).unwrap().snd_mss, 948);
+    t.with(&a, |st, _| st.route_replace(route_to_c(1500)))
+        .unwrap();
+    let tap = t.with(&a, |st, _| {
+        st.add_tap(netpath::dev::taps::Tap::all(
+            Some(a.nics[0]),
+            netpath::dev::taps::TapSink::queue(100_000),
+        ))
+    });
+    // Writer and reader interleaved, as two applications.
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut off, mut got) = (0usize, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = t.sim.now() + Duration::from_secs(60);
+    while got.len() < data.len() {
+        if off < data.len() {
+            if let Ok(k) = with_stack(&mut t.sim, a.node, |st, now| {
+                st.tcp_send(now, s, &data[off..], SendFlags::default())
+            }) {
+                off += k;
+            }
+        }
+        while let Ok(k) = with_stack(&mut t.sim, c.node, |st, now| {
+            st.tcp_recv(now, srv, &mut buf)
+        }) {
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        t.sim.run_for(Duration::from_micros(500));
+        assert!(t.sim.now() < deadline, "stuck at {} bytes", got.len());
+    }
+    assert!(got == data);
+    let out: Vec<usize> = t.with(&a, |st, _| {
+        std::iter::from_fn(|| st.tap_recv(tap))
+            .filter(|f| f.meta.pkt_type == netpath::skb::PacketType::Outgoing)
+            .filter_map(|f| {
+                let d = f.data();
+                // Ethernet + IPv4 + TCP (with timestamps): payload bytes.
+                (d.len() > 14 + 20 + 32 && d[23] == 6).then(|| {
+                    let tot = u16::from_be_bytes([d[16], d[17]]) as usize;
+                    let thl = usize::from(d[14 + 20 + 12] >> 4) * 4;
+                    tot - 20 - thl
+                })
+            })
+            .filter(|&l| l > 0)
+            .collect()
+    });
+    let st = stack(&t.sim, a.node);
+    (
+        out,
+        *st.tcp_ext_mib(),
+        st.tcp_info(s).unwrap().snd_mss,
+        st.tcp_mib().retrans_segs,
+    )
+}
+
+/// Packetization-layer PMTU discovery (`tcp_mtu_probing` = 2): the route's
+/// MTU goes up from 1000 to 1500 during a connection; probes climb the
+/// search range from the base MSS, each acknowledged one raising the MSS,
+/// to within `tcp_probe_threshold` of the path's 1500.
+#[test]
+fn mtu_probes_climb_to_the_path_mtu() {
+    let (sizes, ext, mss, retrans) = probe_run(1500);
+    // At first the MSS of the 1000-byte route (the initial window: a probe
+    // needs a cwnd of 11); then the first probe, half-way between the base
+    // MSS's MTU (564) and 1500: 1032 - 52 = 980 bytes; then, the route
+    // looked up again, the base MSS until the probe is acknowledged.
+    assert!(sizes[..10].iter().all(|&l| l == 948), "{:?}", &sizes[..12]);
+    assert_eq!(sizes[10], 980, "{:?}", &sizes[..12]);
+    assert_eq!(sizes[11], 512, "{:?}", &sizes[..12]);
+    assert!(ext.tcp_mtup_success >= 3, "{ext:?}");
+    assert_eq!(ext.tcp_mtup_fail, 0);
+    assert!((1440..=1448).contains(&mss), "mss {mss}");
+    assert_eq!(retrans, 0);
+}
+
+/// The same with the path's MTU 1200 behind the router and no ICMP
+/// reaching the sender: probes above it vanish, each loss lowers the top
+/// of the search (`TCPMTUPFail`), the lost data goes again at the MSS that
+/// works, and the MSS settles below 1200 - 52.
+#[test]
+fn silently_lost_mtu_probes_lower_the_search_and_the_data_gets_through() {
+    let (sizes, ext, mss, _) = probe_run(1200);
+    assert!(ext.tcp_mtup_fail >= 1, "{ext:?}");
+    assert!(ext.tcp_mtup_success >= 1, "{ext:?}");
+    assert!((1100..=1148).contains(&mss), "mss {mss}");
+    // Only probes were ever larger than what the path carries.
+    let too_big = sizes.iter().filter(|&&l| l > 1148).count() as u64;
+    assert!(too_big <= ext.tcp_mtup_fail, "{too_big} oversized segments");
+}

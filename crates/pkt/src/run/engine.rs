@@ -373,6 +373,10 @@ impl<'h> Engine<'h> {
                     match c {
                         ShellCmd::Defaults => self.apply_defaults(line)?,
                         ShellCmd::Noop(_) => {}
+                        ShellCmd::Route(r) => self
+                            .host
+                            .route(r)
+                            .map_err(|e| unsupported(line, format!("ip route: {}", e.0)))?,
                         ShellCmd::RootPfifo { limit } => self
                             .host
                             .root_pfifo(*limit)

@@ -321,6 +321,11 @@ pub trait PktHost {
         let _ = limit;
         Err(Unsupported("tc qdisc on this host".into()))
     }
+    /// Sets the route to `r.dst` out of the test device, with its metrics.
+    fn route(&mut self, r: &super::shell::RouteSpec) -> Result<(), Unsupported> {
+        let _ = r;
+        Err(Unsupported("ip route on this host".into()))
+    }
 
     // --- socket calls (see the module docs for blocking) ---
 

@@ -24,6 +24,28 @@ pub enum ShellCmd {
         /// Packets.
         limit: Option<u32>,
     },
+    /// `ip route {change|replace|add} DST[/LEN] [via GW] [dev DEV]
+    /// [advmss N] [mtu [lock] N] [initcwnd N]`: the route to `DST` out of
+    /// the test device (a point-to-point tun in packetdrill, so the
+    /// gateway changes nothing) with those metrics.
+    Route(RouteSpec),
+}
+
+/// The route an `ip route` command sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Destination prefix.
+    pub dst: std::net::Ipv4Addr,
+    /// Prefix length.
+    pub prefix_len: u8,
+    /// `advmss N`.
+    pub advmss: Option<u32>,
+    /// `mtu N`.
+    pub mtu: Option<u32>,
+    /// `mtu lock N`.
+    pub mtu_lock: bool,
+    /// `initcwnd N`.
+    pub initcwnd: Option<u32>,
 }
 
 /// What packetdrill's `../common/defaults.sh` sets (see
@@ -106,6 +128,12 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
             out.extend(assignments(toks[1..].iter().copied()).ok_or_else(|| line.to_string())?);
         } else if let Some(cmd) = module_param(&toks) {
             out.push(cmd);
+        } else if let Some(r) = ip_route(&toks) {
+            out.push(ShellCmd::Route(r));
+        } else if ethtool_offloads_off(&toks) {
+            // netpath has no GSO, TSO or GRO: its segments are MSS-sized
+            // already, so turning them off changes nothing.
+            out.push(ShellCmd::Noop(line.to_string()));
         } else if let Some(limit) = root_pfifo(&toks) {
             out.push(ShellCmd::RootPfifo { limit });
         } else if let Some(cmds) = assignments(toks.iter().copied()) {
@@ -116,6 +144,71 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
         }
     }
     Ok(out)
+}
+
+/// `ip route {change|replace|add} DST[/LEN] …` with the keywords netpath
+/// routes have; `None` for anything else.
+fn ip_route(toks: &[&str]) -> Option<RouteSpec> {
+    let ["ip", "route", "change" | "replace" | "add", dst, rest @ ..] = toks else {
+        return None;
+    };
+    let (addr, len) = match dst.split_once('/') {
+        Some((a, l)) => (a, l.parse().ok().filter(|l: &u8| *l <= 32)?),
+        None => (*dst, 32),
+    };
+    let mut r = RouteSpec {
+        dst: addr.parse().ok()?,
+        prefix_len: len,
+        advmss: None,
+        mtu: None,
+        mtu_lock: false,
+        initcwnd: None,
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = |k: usize| rest.get(i + k).copied();
+        match rest[i] {
+            "via" => {
+                let _: std::net::Ipv4Addr = arg(1)?.parse().ok()?;
+                i += 2;
+            }
+            "dev" => {
+                arg(1)?;
+                i += 2;
+            }
+            "advmss" => {
+                r.advmss = Some(arg(1)?.parse().ok()?);
+                i += 2;
+            }
+            "initcwnd" => {
+                r.initcwnd = Some(arg(1)?.parse().ok()?);
+                i += 2;
+            }
+            "mtu" if arg(1) == Some("lock") => {
+                r.mtu = Some(arg(2)?.parse().ok()?);
+                r.mtu_lock = true;
+                i += 3;
+            }
+            "mtu" => {
+                r.mtu = Some(arg(1)?.parse().ok()?);
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    Some(r)
+}
+
+/// `ethtool -K DEV {gso|tso|gro|lro} off …`.
+fn ethtool_offloads_off(toks: &[&str]) -> bool {
+    let ["ethtool", "-K", _, pairs @ ..] = toks else {
+        return false;
+    };
+    !pairs.is_empty()
+        && pairs.len() % 2 == 0
+        && pairs
+            .chunks(2)
+            .all(|p| matches!(p[0], "gso" | "tso" | "gro" | "lro") && p[1] == "off")
 }
 
 /// `echo V > /sys/module/M/parameters/P`: a module parameter, set as the

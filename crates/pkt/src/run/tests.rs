@@ -954,6 +954,24 @@ fn tc_root_pfifo_is_understood() {
         }])
     );
     assert!(parse("echo 3 > /proc/whatever").is_err());
+    use super::shell::RouteSpec;
+    assert_eq!(
+        parse("ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 11"),
+        Ok(vec![ShellCmd::Route(RouteSpec {
+            dst: Ipv4Addr::new(192, 0, 2, 1),
+            prefix_len: 32,
+            advmss: Some(600),
+            mtu: Some(640),
+            mtu_lock: true,
+            initcwnd: Some(11),
+        })])
+    );
+    assert!(parse("ip route change 192.0.2.1 dev tun0 rtt 5").is_err());
+    assert!(matches!(
+        parse("ethtool -K tun0 gso off tso off").as_deref(),
+        Ok([ShellCmd::Noop(_)])
+    ));
+    assert!(parse("ethtool -K tun0 gso on").is_err());
     assert!(parse("tc qdisc replace dev tun0 root pfifo limit x").is_err());
 }
 

@@ -57,6 +57,9 @@ impl Stack {
             scope: Scope::Host,
             prefsrc: Some(addr),
             mtu: None,
+            mtu_lock: false,
+            advmss: None,
+            initcwnd: None,
             table: RT_TABLE_LOCAL,
             proto: RouteProto::Kernel,
         };

@@ -70,6 +70,13 @@ pub struct Route {
     pub prefsrc: Option<Ipv4Addr>,
     /// `mtu N` route metric.
     pub mtu: Option<u32>,
+    /// `mtu lock N`: no path MTU discovery on this route (senders leave DF
+    /// clear unless they insist).
+    pub mtu_lock: bool,
+    /// `advmss N`: the MSS TCP announces for connections on this route.
+    pub advmss: Option<u32>,
+    /// `initcwnd N`: TCP's initial congestion window, segments.
+    pub initcwnd: Option<u32>,
     pub table: u32,
     pub proto: RouteProto,
 }
@@ -96,6 +103,9 @@ impl Route {
             },
             prefsrc: None,
             mtu: None,
+            mtu_lock: false,
+            advmss: None,
+            initcwnd: None,
             table: RT_TABLE_MAIN,
             proto: RouteProto::Static,
         }
@@ -156,7 +166,14 @@ impl fmt::Display for Route {
             write!(f, " metric {}", self.metric)?;
         }
         if let Some(m) = self.mtu {
-            write!(f, " mtu {m}")?;
+            let lock = if self.mtu_lock { "lock " } else { "" };
+            write!(f, " mtu {lock}{m}")?;
+        }
+        if let Some(m) = self.advmss {
+            write!(f, " advmss {m}")?;
+        }
+        if let Some(w) = self.initcwnd {
+            write!(f, " initcwnd {w}")?;
         }
         Ok(())
     }
@@ -450,6 +467,29 @@ impl Stack {
         Ok(())
     }
 
+    /// `ip route replace`: the route to `r`'s prefix with `r`'s metric in
+    /// `r.table` becomes `r` (added if there was none).
+    pub fn route_replace(&mut self, r: Route) -> Result<(), RouteError> {
+        let d = mask(r.dst, r.prefix_len);
+        self.ip.routes.remove_matching(|x| {
+            x.table == r.table && x.dst == d && x.prefix_len == r.prefix_len && x.metric == r.metric
+        });
+        self.route_add(r)
+    }
+
+    /// `ip route change`: like [`Stack::route_replace`], but the route must
+    /// exist (`Invalid` otherwise, as Linux's ENOENT).
+    pub fn route_change(&mut self, r: Route) -> Result<(), RouteError> {
+        let d = mask(r.dst, r.prefix_len);
+        let exists = self.routes().iter().any(|x| {
+            x.table == r.table && x.dst == d && x.prefix_len == r.prefix_len && x.metric == r.metric
+        });
+        if !exists {
+            return Err(RouteError::Invalid);
+        }
+        self.route_replace(r)
+    }
+
     /// `ip route del DST/LEN [table T]`: removes the routes to that prefix.
     pub fn route_del(
         &mut self,
@@ -511,6 +551,29 @@ impl Stack {
     }
 
     /// `ip_route_output_key()`: the route for a packet this host sends.
+    /// The `advmss` and `initcwnd` metrics of the route an output lookup
+    /// for `daddr` takes (TCP reads them when a connection starts; they stay
+    /// out of [`Dst`], which rides in every skb).
+    pub(crate) fn ip_route_output_metrics(
+        &self,
+        daddr: Ipv4Addr,
+        oif: Option<IfIndex>,
+        mark: u32,
+    ) -> (Option<u32>, Option<u32>) {
+        let key = FlowKey {
+            daddr,
+            saddr: None,
+            iif: None,
+            oif,
+            mark,
+        };
+        let dev_ok = |d: IfIndex| self.dev_usable(d);
+        self.ip
+            .routes
+            .lookup(&key, &dev_ok)
+            .map_or((None, None), |r| (r.advmss, r.initcwnd))
+    }
+
     pub fn ip_route_output(
         &self,
         daddr: Ipv4Addr,
@@ -564,7 +627,7 @@ impl Stack {
                 }
             },
         };
-        let mut dst = self.dst_for(r.rtype, dev, gw, r.mtu, daddr, DstInput::Local);
+        let mut dst = self.dst_for(r.rtype, dev, gw, Some(r), daddr, DstInput::Local);
         dst.prefsrc = r.prefsrc.or_else(|| self.inet_select_addr(dev, daddr));
         Ok(dst)
     }
@@ -574,16 +637,21 @@ impl Stack {
         rtype: RouteType,
         dev: IfIndex,
         gateway: Option<Ipv4Addr>,
-        route_mtu: Option<u32>,
+        route: Option<&Route>,
         daddr: Ipv4Addr,
         input: DstInput,
     ) -> Dst {
         let dev_mtu = self.dev(dev).map_or(1500, |d| d.mtu);
+        let route_mtu = route.and_then(|r| r.mtu);
         let mut mtu = route_mtu.unwrap_or(dev_mtu).min(dev_mtu);
-        let mut mtu_locked = false;
-        if let Some((p, locked)) = self.ip.routes.pmtu_of(daddr, self.now) {
-            mtu = mtu.min(p);
-            mtu_locked = locked;
+        let mut mtu_locked = route_mtu.is_some() && route.is_some_and(|r| r.mtu_lock);
+        // A locked route MTU takes no PMTU exception (ip_rt_update_pmtu
+        // ignores locked routes).
+        if !mtu_locked {
+            if let Some((p, locked)) = self.ip.routes.pmtu_of(daddr, self.now) {
+                mtu = mtu.min(p);
+                mtu_locked = locked;
+            }
         }
         Dst {
             rtype,
@@ -678,7 +746,14 @@ impl Stack {
                         (via.dev.ok_or(RouteError::NetUnreachable)?, Some(gw))
                     }
                 };
-                Ok(self.dst_for(RouteType::Unicast, dev, gw, r.mtu, daddr, DstInput::Forward))
+                Ok(self.dst_for(
+                    RouteType::Unicast,
+                    dev,
+                    gw,
+                    Some(r),
+                    daddr,
+                    DstInput::Forward,
+                ))
             }
         }
     }

@@ -164,6 +164,10 @@ impl Stack {
         if !sk.highest_sack.after(sk.snd_una) {
             sk.highest_sack = sk.snd_una;
         }
+        // tcp_clean_rtx_queue(): an acknowledged MTU probe.
+        if sk.mtup.probe_size > 0 && !sk.mtup.seq_end.after(sk.snd_una) {
+            self.tcp_mtup_probe_success(sk);
+        }
         self.tcp_fastretrans_alert(sk, &res, seg.flags.ece() && !seg.flags.syn());
         // tcp_cong_control
         let newly = res.acked + res.sacked;
@@ -477,6 +481,14 @@ impl Stack {
         sk.newly_lost = newly_lost;
         if matches!(sk.cc.ca_state, CaState::Open | CaState::Disorder) {
             if sk.lost_out > 0 && newly_lost {
+                // An MTU probe lost: no window reduction, the search range
+                // ends below it and its data goes again at the MSS.
+                if sk.mtup.probe_size > 0 && sk.snd_una == sk.mtup.seq_start {
+                    self.tcp_mtup_probe_failed(sk);
+                    sk.cc.cwnd += 1;
+                    self.tcp_simple_retransmit(sk);
+                    return;
+                }
                 self.tcp_enter_recovery(sk);
             } else if sk.sacked_out > 0 || sk.dupacks > 0 {
                 self.tcp_set_ca_state(sk, CaState::Disorder);

@@ -705,8 +705,12 @@ impl Stack {
     /// `tcp_init_transfer()`: MSS, buffers and congestion control once the
     /// connection is established.
     pub(crate) fn tcp_init_transfer(&mut self, sk: &mut TcpSock) {
-        let pmtu = self.tcp_path_mtu(sk);
+        let dst = self.tcp_route(sk);
+        let pmtu = dst.map_or(576, |d| d.mtu);
         let mss = self.tcp_sync_mss(sk, pmtu);
+        // tcp_mtup_init(): after the MSS, as Linux syncs it when the socket
+        // is created and starts probing when the connection is established.
+        self.tcp_mtup_init(sk);
         sk.rcv_mss = u32::from(sk.advmss)
             .min(mss.max(536))
             .min(sk.rcv_wnd.max(1));
@@ -714,7 +718,13 @@ impl Stack {
             sk.rtt.reset_backoff();
         }
         sk.cc.mss = mss;
-        sk.cc.cwnd = super::cong::TCP_INIT_CWND;
+        // tcp_init_cwnd(): the route's `initcwnd`, else TCP_INIT_CWND.
+        let (_, initcwnd) =
+            self.ip_route_output_metrics(sk.remote.0, sk.ip_opts.oif, sk.ip_opts.mark);
+        sk.cc.cwnd = initcwnd
+            .filter(|&w| w > 0)
+            .unwrap_or(super::cong::TCP_INIT_CWND)
+            .min(sk.cc.cwnd_clamp);
         sk.cc.tcp_mstamp = self.now;
         sk.cc.hystart_detect = self.tcp.settings.cubic_hystart_detect;
         sk.ca.init(&mut sk.cc);

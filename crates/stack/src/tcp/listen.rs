@@ -88,10 +88,17 @@ impl Stack {
 
     /// `dst_metric_advmss`: the MSS to announce on this route.
     pub(crate) fn tcp_advmss(&self, sk: &TcpSock) -> u16 {
-        let mtu = self.tcp_path_mtu(sk);
-        // ipv4_default_advmss: never more than IPV4_MAX_PMTU - 40.
+        let dst = self.tcp_route(sk);
+        let mtu = dst.map_or(576, |d| d.mtu);
+        // dst_metric_advmss: the route's `advmss` if set, else
+        // ipv4_default_advmss: never more than IPV4_MAX_PMTU - 40 ...
         // ... and not less than ip_rt_min_advmss (256).
-        let mut m = mtu.min(65535).saturating_sub(40).max(256) as u16;
+        let (advmss, _) =
+            self.ip_route_output_metrics(sk.remote.0, sk.ip_opts.oif, sk.ip_opts.mark);
+        let mut m = match advmss {
+            Some(a) => a.clamp(1, 65535 - 40) as u16,
+            None => mtu.min(65535).saturating_sub(40).max(256) as u16,
+        };
         if sk.user_mss > 0 {
             m = m.min(sk.user_mss);
         }

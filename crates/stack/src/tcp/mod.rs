@@ -27,6 +27,7 @@ pub mod info;
 pub mod input;
 pub mod inq;
 pub mod listen;
+pub mod mtu_probe;
 pub mod ofo;
 pub mod output;
 pub mod rtt;
@@ -221,6 +222,13 @@ pub struct TcpSettings {
     pub tlp: bool,
     pub reordering: u32,
     pub max_reordering: u32,
+    /// `tcp_mtu_probing`: 0 off, 1 after a suspected black hole, 2 always.
+    pub mtu_probing: u8,
+    /// `tcp_probe_threshold`: stop probing when the search range is
+    /// narrower (bytes).
+    pub probe_threshold: u32,
+    /// `tcp_probe_interval`: search again after this long.
+    pub probe_interval: crate::time::Duration,
     /// `tcp_base_mss`, `tcp_min_snd_mss`.
     pub base_mss: u32,
     pub min_snd_mss: u32,
@@ -287,6 +295,9 @@ impl Default for TcpSettings {
             reordering: 3,
             max_reordering: 300,
             base_mss: 1024,
+            mtu_probing: 0,
+            probe_threshold: 8,
+            probe_interval: crate::time::Duration::from_secs(600),
             min_snd_mss: 48,
             notsent_lowat: u32::MAX,
             moderate_rcvbuf: true,
@@ -388,6 +399,14 @@ impl TcpSettings {
             "tcp_reordering" => self.reordering = num(value)?.max(1) as u32,
             "tcp_max_reordering" => self.max_reordering = num(value)? as u32,
             "tcp_base_mss" => self.base_mss = num(value)? as u32,
+            "tcp_mtu_probing" => {
+                self.mtu_probing = u8::try_from(num(value)?)
+                    .ok()
+                    .filter(|v| *v <= 2)
+                    .ok_or_else(bad)?
+            }
+            "tcp_probe_threshold" => self.probe_threshold = num(value)? as u32,
+            "tcp_probe_interval" => self.probe_interval = Duration::from_secs(num(value)?),
             "tcp_min_snd_mss" => self.min_snd_mss = num(value)? as u32,
             "tcp_notsent_lowat" => self.notsent_lowat = num(value)?.min(u64::from(u32::MAX)) as u32,
             "tcp_moderate_rcvbuf" => self.moderate_rcvbuf = flag(value)?,

@@ -443,20 +443,45 @@ impl Stack {
             mss = mss.saturating_sub(12);
         }
         mss = mss.max(self.tcp.settings.min_snd_mss.max(8));
+        // MTU probing: never above what the search has confirmed.
+        if sk.mtup.search_high > pmtu {
+            sk.mtup.search_high = pmtu;
+        }
+        if sk.mtup.enabled {
+            mss = mss.min(sk.mtu_to_mss(sk.mtup.search_low, self.tcp.settings.min_snd_mss));
+        }
         sk.mss_cache = mss;
         sk.cc.mss = mss;
         mss
     }
 
-    /// The path MTU towards the peer (route + PMTU exceptions).
-    pub(crate) fn tcp_path_mtu(&self, sk: &TcpSock) -> u32 {
+    /// `tcp_current_mss()`: the MSS, resynced when the socket's cached route
+    /// reports another MTU than the one it was computed for. The cached
+    /// route is used as it is (`__sk_dst_get`, not revalidated): a routing
+    /// change shows once a transmission has looked the route up again.
+    pub(crate) fn tcp_current_mss(&mut self, sk: &mut TcpSock) -> u32 {
+        if let Some((dst, _)) = sk.dst_cache {
+            if dst.mtu != sk.pmtu && dst.mtu > 0 {
+                return self.tcp_sync_mss(sk, dst.mtu);
+            }
+        }
+        sk.mss_cache
+    }
+
+    /// The route towards the peer, looked up now.
+    pub(crate) fn tcp_route(&self, sk: &TcpSock) -> Option<crate::ipv4::route::Dst> {
         self.ip_route_output(
             sk.remote.0,
             Some(sk.local.0),
             sk.ip_opts.oif,
             sk.ip_opts.mark,
         )
-        .map_or(576, |d| d.mtu)
+        .ok()
+    }
+
+    /// The path MTU towards the peer (route + PMTU exceptions).
+    pub(crate) fn tcp_path_mtu(&self, sk: &TcpSock) -> u32 {
+        self.tcp_route(sk).map_or(576, |d| d.mtu)
     }
 
     /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
@@ -472,7 +497,7 @@ impl Stack {
         ) {
             return false;
         }
-        let mss = sk.mss_cache.max(1);
+        let mss = self.tcp_current_mss(sk).max(1);
         if !sk.write_queue.is_empty() {
             // Also here: data queued while the peer's window was shut goes
             // out after an idle period when the window opens.
@@ -487,6 +512,11 @@ impl Stack {
         let mut sent_any = false;
         let mut cwnd_limited = false;
         let prior_packets = sk.packets_out;
+        match self.tcp_mtu_probe(sk) {
+            super::mtu_probe::Probe::Wait => return false,
+            super::mtu_probe::Probe::Sent => sent_any = true,
+            super::mtu_probe::Probe::No => {}
+        }
         // Linux sends what one call allows as GSO packets of at most
         // min(cwnd / 2, cwnd - in_flight, tso_segs) segments and forces PSH
         // on each GSO packet: on the wire, the last segment of each group
@@ -652,7 +682,7 @@ impl Stack {
 
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
-    fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg, gso_psh: bool) -> bool {
+    pub(crate) fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg, gso_psh: bool) -> bool {
         seg.gso = sk.gso_seq;
         let mut flags = TcpFlags::ACK;
         if seg.flags & SEG_PSH != 0 || gso_psh {

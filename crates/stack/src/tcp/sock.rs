@@ -327,6 +327,8 @@ pub struct TcpSock {
     /// `cwnd_usage_seq`: the end of the window `is_cwnd_limited` and
     /// `max_packets_out` describe (`tcp_cwnd_validate`).
     pub(crate) cwnd_usage_seq: TcpSeqNumber,
+    /// Path MTU probing (`icsk_mtup`, `mtu_probe`).
+    pub(crate) mtup: super::mtu_probe::MtuProbe,
     /// TLP: the probe sent, awaiting its ACK (`tlp_high_seq`).
     pub(crate) tlp_high_seq: Option<TcpSeqNumber>,
     pub(crate) delivered: u64,
@@ -522,6 +524,7 @@ impl TcpSock {
             newly_lost: false,
             rack_reo_armed: false,
             cwnd_usage_seq: TcpSeqNumber(0),
+            mtup: Default::default(),
             tlp_high_seq: None,
             delivered: 0,
             retrans_stamp: None,
