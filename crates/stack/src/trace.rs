@@ -89,7 +89,7 @@ impl Tracer {
     #[inline]
     pub fn skb(&mut self, now: Instant, point: &'static str, skb: &Skb) {
         if self.enabled {
-            self.record(Self::skb_event(now, point, skb, 0, None));
+            self.record_skb(now, point, skb, 0, None);
         }
     }
 
@@ -97,7 +97,7 @@ impl Tracer {
     #[inline]
     pub fn skb_detail(&mut self, now: Instant, point: &'static str, skb: &Skb, detail: u64) {
         if self.enabled {
-            self.record(Self::skb_event(now, point, skb, detail, None));
+            self.record_skb(now, point, skb, detail, None);
         }
     }
 
@@ -105,7 +105,7 @@ impl Tracer {
     #[inline]
     pub fn kfree_skb(&mut self, now: Instant, skb: &Skb, reason: DropReason) {
         if self.enabled {
-            self.record(Self::skb_event(now, "kfree_skb", skb, 0, Some(reason)));
+            self.record_skb(now, "kfree_skb", skb, 0, Some(reason));
         }
     }
 
@@ -125,17 +125,46 @@ impl Tracer {
         detail: u64,
     ) {
         if self.enabled {
-            self.record(TraceEvent {
-                time: now,
-                point,
-                skb_id: 0,
-                len: 0,
-                dev,
-                headers: [None; 3],
-                detail,
-                reason: None,
-            });
+            self.record_event(now, point, dev, detail);
         }
+    }
+
+    // The recording itself is out of line and marked cold: with tracing
+    // off (the fast path) each trace point is a flag test, and the code
+    // that builds events stays out of the packet path's instruction cache.
+
+    #[cold]
+    #[inline(never)]
+    fn record_skb(
+        &mut self,
+        now: Instant,
+        point: &'static str,
+        skb: &Skb,
+        detail: u64,
+        reason: Option<DropReason>,
+    ) {
+        self.record(Self::skb_event(now, point, skb, detail, reason));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_event(
+        &mut self,
+        now: Instant,
+        point: &'static str,
+        dev: Option<IfIndex>,
+        detail: u64,
+    ) {
+        self.record(TraceEvent {
+            time: now,
+            point,
+            skb_id: 0,
+            len: 0,
+            dev,
+            headers: [None; 3],
+            detail,
+            reason: None,
+        });
     }
 
     fn skb_event(
