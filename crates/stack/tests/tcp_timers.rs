@@ -494,6 +494,40 @@ fn route_to_c(mtu: u32) -> netpath::ipv4::route::Route {
     r
 }
 
+/// Writer on `a` and reader on `c` interleaved, as two applications;
+/// returns what the reader got. Panics past 60 s of virtual time.
+fn interleaved(
+    t: &mut topo::Topo,
+    a: &topo::Host,
+    c: &topo::Host,
+    (s, srv): (netpath::sock::SockId, netpath::sock::SockId),
+    data: &[u8],
+) -> Vec<u8> {
+    let (mut off, mut got) = (0usize, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = t.sim.now() + Duration::from_secs(60);
+    while got.len() < data.len() {
+        if off < data.len() {
+            if let Ok(k) = with_stack(&mut t.sim, a.node, |st, now| {
+                st.tcp_send(now, s, &data[off..], SendFlags::default())
+            }) {
+                off += k;
+            }
+        }
+        while let Ok(k) = with_stack(&mut t.sim, c.node, |st, now| {
+            st.tcp_recv(now, srv, &mut buf)
+        }) {
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        t.sim.run_for(Duration::from_micros(500));
+        assert!(t.sim.now() < deadline, "stuck at {} bytes", got.len());
+    }
+    got
+}
+
 /// Runs a 2 MB transfer A → C (A — R — C, R's far side at `far_mtu`, C at
 /// 1500, no ICMP reaching A) that starts with A's route MTU at 1000
 /// and has it raised to 1500 once established, as the packetdrill script
@@ -530,31 +564,8 @@ fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
             netpath::dev::taps::TapSink::queue(100_000),
         ))
     });
-    // Writer and reader interleaved, as two applications.
     let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
-    let (mut off, mut got) = (0usize, Vec::new());
-    let mut buf = vec![0u8; 1 << 16];
-    let deadline = t.sim.now() + Duration::from_secs(60);
-    while got.len() < data.len() {
-        if off < data.len() {
-            if let Ok(k) = with_stack(&mut t.sim, a.node, |st, now| {
-                st.tcp_send(now, s, &data[off..], SendFlags::default())
-            }) {
-                off += k;
-            }
-        }
-        while let Ok(k) = with_stack(&mut t.sim, c.node, |st, now| {
-            st.tcp_recv(now, srv, &mut buf)
-        }) {
-            if k == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..k]);
-        }
-        t.sim.run_for(Duration::from_micros(500));
-        assert!(t.sim.now() < deadline, "stuck at {} bytes", got.len());
-    }
-    assert!(got == data);
+    assert!(interleaved(&mut t, &a, &c, (s, srv), &data) == data);
     let out: Vec<usize> = t.with(&a, |st, _| {
         std::iter::from_fn(|| st.tap_recv(tap))
             .filter(|f| f.meta.pkt_type == netpath::skb::PacketType::Outgoing)
@@ -612,4 +623,40 @@ fn silently_lost_mtu_probes_lower_the_search_and_the_data_gets_through() {
     // Only probes were ever larger than what the path carries.
     let too_big = sizes.iter().filter(|&&l| l > 1148).count() as u64;
     assert!(too_big <= ext.tcp_mtup_fail, "{too_big} oversized segments");
+}
+
+/// Black-hole detection (`tcp_mtu_probing` = 1): full-sized segments die
+/// behind a smaller link and no ICMP says so; after `tcp_retries1` RTOs the
+/// sender starts probing from the base MSS, and the transfer completes.
+#[test]
+fn a_path_mtu_black_hole_is_detected_by_the_retransmission_timer() {
+    use netpath::netfilter::{Proto, Rule, Table, Target};
+    let (mut t, a, _r, c) = topo::Topo::routed(16, 1200);
+    let cn = c.nics[0];
+    t.with(&c, |s, _| s.set_mtu(cn, 1500)).unwrap();
+    t.with(&a, |s, _| {
+        let st = s.tcp_settings_mut();
+        st.set("net.ipv4.tcp_mtu_probing", "1").unwrap();
+        st.set("net.ipv4.tcp_base_mss", "512").unwrap();
+        s.netfilter_mut()
+            .append(
+                Table::Filter,
+                "INPUT",
+                Rule::new().proto(Proto::Icmp).target(Target::Drop),
+            )
+            .unwrap();
+    });
+    let (ba, bc) = (Blocking::new(a.node), Blocking::new(c.node));
+    let l = bc.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let s = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, s, ip("198.51.100.1"), 80).unwrap();
+    let (srv, _) = bc.accept(&mut t.sim, l).unwrap();
+    assert_eq!(stack(&t.sim, a.node).tcp_info(s).unwrap().snd_mss, 1448);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    assert!(interleaved(&mut t, &a, &c, (s, srv), &data) == data);
+    let st = stack(&t.sim, a.node);
+    assert!(st.tcp_ext_mib().tcp_timeouts >= 3, "{:?}", st.tcp_ext_mib());
+    let mss = st.tcp_info(s).unwrap().snd_mss;
+    assert!(mss <= 1148, "mss {mss}");
+    assert!(t.points(&a).contains(&"tcp_mtu_probing"));
 }

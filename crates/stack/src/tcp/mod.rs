@@ -229,6 +229,9 @@ pub struct TcpSettings {
     pub probe_threshold: u32,
     /// `tcp_probe_interval`: search again after this long.
     pub probe_interval: crate::time::Duration,
+    /// `tcp_mtu_probe_floor`: black-hole detection never takes the MSS
+    /// below this.
+    pub mtu_probe_floor: u32,
     /// `tcp_base_mss`, `tcp_min_snd_mss`.
     pub base_mss: u32,
     pub min_snd_mss: u32,
@@ -298,6 +301,7 @@ impl Default for TcpSettings {
             mtu_probing: 0,
             probe_threshold: 8,
             probe_interval: crate::time::Duration::from_secs(600),
+            mtu_probe_floor: 48,
             min_snd_mss: 48,
             notsent_lowat: u32::MAX,
             moderate_rcvbuf: true,
@@ -407,6 +411,7 @@ impl TcpSettings {
             }
             "tcp_probe_threshold" => self.probe_threshold = num(value)? as u32,
             "tcp_probe_interval" => self.probe_interval = Duration::from_secs(num(value)?),
+            "tcp_mtu_probe_floor" => self.mtu_probe_floor = num(value)? as u32,
             "tcp_min_snd_mss" => self.min_snd_mss = num(value)? as u32,
             "tcp_notsent_lowat" => self.notsent_lowat = num(value)?.min(u64::from(u32::MAX)) as u32,
             "tcp_moderate_rcvbuf" => self.moderate_rcvbuf = flag(value)?,

@@ -87,6 +87,34 @@ impl Stack {
         }
     }
 
+    /// `tcp_mtu_probing()` (tcp_timer.c): black-hole detection from the
+    /// retransmission timer, past `tcp_retries1`. With `tcp_mtu_probing`
+    /// on, probing starts (the MSS drops to the search's low end, the base
+    /// MSS), or, if it was on, the low end halves (not below the base MSS,
+    /// `tcp_mtu_probe_floor` and `tcp_min_snd_mss`).
+    pub(crate) fn tcp_mtu_probing_blackhole(&mut self, sk: &mut TcpSock) {
+        let st = &self.tcp.settings;
+        if st.mtu_probing == 0 {
+            return;
+        }
+        if !sk.mtup.enabled {
+            sk.mtup.enabled = true;
+            sk.mtup.probe_timestamp = self.now;
+        } else {
+            let floor = st.min_snd_mss;
+            let mut mss = sk.mtu_to_mss(sk.mtup.search_low, floor) >> 1;
+            mss = mss
+                .min(st.base_mss)
+                .max(st.mtu_probe_floor)
+                .max(st.min_snd_mss);
+            sk.mtup.search_low = sk.mss_to_mtu(mss);
+        }
+        let pmtu = sk.pmtu;
+        let mss = self.tcp_sync_mss(sk, pmtu);
+        self.tracer
+            .event_detail(self.now, "tcp_mtu_probing", None, u64::from(mss));
+    }
+
     /// `tcp_mtu_check_reprobe()`: after `tcp_probe_interval` the search
     /// starts again from the current MSS up.
     fn tcp_mtu_check_reprobe(&mut self, sk: &mut TcpSock) {

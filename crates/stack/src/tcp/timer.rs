@@ -155,6 +155,12 @@ impl Stack {
         } else {
             self.tcp.settings.retries2
         };
+        // tcp_write_timeout(): past tcp_retries1, suspect a path MTU black
+        // hole (and, in Linux, the route: netpath looks it up on every
+        // transmission once it changed).
+        if self.retransmits_timed_out(sk, self.tcp.settings.retries1) {
+            self.tcp_mtu_probing_blackhole(sk);
+        }
         if self.retransmits_timed_out(sk, boundary) {
             self.tcp.ext.tcp_abort_on_timeout += 1;
             self.tcp_write_err(sk);
