@@ -200,9 +200,13 @@ impl NetpathHost {
         Ok(h)
     }
 
-    /// The host for [`crate::run::RunOptions`]' addresses (a /24).
+    /// The host for [`crate::run::RunOptions`]' addresses: a /24, or the
+    /// longest prefix the two share when they are not in one /24 (so that
+    /// the remote end is always on the link).
     pub fn for_options(opts: &crate::run::RunOptions) -> Result<NetpathHost, String> {
-        NetpathHost::new(opts.local_ip, 24, opts.remote_ip)
+        let common = (u32::from(opts.local_ip) ^ u32::from(opts.remote_ip)).leading_zeros();
+        let prefix = common.min(24) as u8;
+        NetpathHost::new(opts.local_ip, prefix, opts.remote_ip)
     }
 
     /// Stops the virtual clock once this much wall-clock time has passed:
@@ -393,6 +397,21 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             },
             (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 23) => TcpOpt::FastOpen(nonneg()?),
+            (SOL_TCP, 30) => TcpOpt::FastOpenConnect(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
+            (SOL_TCP, 33) => match v {
+                OptValue::Str(s) => TcpOpt::FastOpenKey(c_string_bytes(s)),
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            },
+            (SOL_TCP, 34) => TcpOpt::FastOpenNoCookie(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_TCP, 36) => TcpOpt::Inq(match int()? {
                 0 => false,
                 1 => true,
@@ -433,6 +452,45 @@ impl NetpathHost {
             _ => return Err(unsupported(opt_name(level, opt))),
         })
     }
+}
+
+/// The bytes of a C string literal's text (`\xf7\x63…`, `\\`, `\"`,
+/// `\n`, `\0`; other characters as UTF-8).
+fn c_string_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            continue;
+        }
+        match it.next() {
+            Some('x') => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while let Some(d) = it.peek().and_then(|c| c.to_digit(16)) {
+                    if n == 2 {
+                        break;
+                    }
+                    v = v * 16 + d;
+                    n += 1;
+                    it.next();
+                }
+                out.push(v as u8);
+            }
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('r') => out.push(b'\r'),
+            Some('0') => out.push(0),
+            Some(c) => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+            None => out.push(b'\\'),
+        }
+    }
+    out
 }
 
 /// The IPv4 packet inside an Ethernet frame as the NIC sent it (header,
@@ -719,7 +777,13 @@ impl PktHost for NetpathHost {
             | TcpOpt::ReuseAddr(x)
             | TcpOpt::ReusePort(x)
             | TcpOpt::Inq(x)
-            | TcpOpt::ZeroCopy(x) => b(x),
+            | TcpOpt::ZeroCopy(x)
+            | TcpOpt::FastOpenConnect(x)
+            | TcpOpt::FastOpenNoCookie(x) => b(x),
+            TcpOpt::FastOpen(x) => n(x.into()),
+            TcpOpt::FastOpenKey(k) => {
+                OptValue::Str(k.iter().map(|b| format!("\\x{b:02x}")).collect())
+            }
             TcpOpt::MaxSeg(x) => n(x.into()),
             TcpOpt::KeepIdle(x)
             | TcpOpt::KeepIntvl(x)

@@ -340,7 +340,7 @@ impl<'h> Engine<'h> {
                     unsupported(line, "an ICMP error before any connection exists")
                 })?;
                 let c = &self.mapper.conns[conn];
-                let lisn = self.mapper.local_isn(conn);
+                let lisn = self.mapper.local_isn(conn, false);
                 let q = Segment {
                     src: self.opts.local_ip,
                     dst: self.opts.remote_ip,
@@ -505,8 +505,10 @@ impl<'h> Engine<'h> {
                 Want::new(
                     seg,
                     ecn,
-                    self.mapper.local_isn(ci),
-                    self.mapper.remote_isn,
+                    self.mapper
+                        .local_isn(ci, seg.flags.has(crate::ast::TcpFlags::SYN)),
+                    self.mapper
+                        .remote_isn(ci, seg.flags.has(crate::ast::TcpFlags::SYN)),
                     self.mapper.ts_offset,
                     slack,
                 )

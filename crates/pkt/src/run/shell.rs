@@ -44,6 +44,10 @@ pub const DEFAULT_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_pacing_ca_ratio", "120"),
     ("net.ipv4.tcp_notsent_lowat", "4294967295"),
     ("net.ipv4.tcp_fastopen", "0x70403"),
+    (
+        "net.ipv4.tcp_fastopen_key",
+        "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4",
+    ),
     ("net.ipv4.tcp_syncookies", "1"),
 ];
 

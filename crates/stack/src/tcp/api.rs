@@ -96,6 +96,15 @@ pub enum TcpOpt {
     Inq(bool),
     /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
     ZeroCopy(bool),
+    /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
+    FastOpen(u32),
+    /// `TCP_FASTOPEN_CONNECT`: `connect()` defers the SYN to the first
+    /// write, which sends data in it.
+    FastOpenConnect(bool),
+    /// `TCP_FASTOPEN_NO_COOKIE`: data in the SYN without a cookie.
+    FastOpenNoCookie(bool),
+    /// `TCP_FASTOPEN_KEY`: 16 bytes (primary) or 32 (primary, backup).
+    FastOpenKey(Vec<u8>),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -194,6 +203,15 @@ impl Stack {
             backlog: backlog.min(somax),
             ..ListenState::default()
         });
+        // inet_listen: with TFO_SERVER_WO_SOCKOPT1, every listener gets a
+        // Fast Open queue as long as its backlog (fastopen_queue_tune).
+        let tfo = self.tcp.settings.fastopen;
+        if tfo & super::fastopen::TFO_SERVER_WO_SOCKOPT1 != 0
+            && tfo & super::fastopen::TFO_SERVER_ENABLE != 0
+            && sk.fo.max_qlen == 0
+        {
+            sk.fo.max_qlen = backlog.min(somax);
+        }
         self.tcp_set_state(&mut sk, TcpState::Listen);
         self.tcp.put(sk);
         Ok(())
@@ -529,7 +547,7 @@ impl Stack {
         self.tcp.hash.unlisten(sk.id);
         for child in l.children {
             if let Some(mut c) = self.tcp.take(child) {
-                if c.state != TcpState::SynRecv {
+                if c.state != TcpState::SynRecv || c.fo.passive_child {
                     self.tcp_send_active_reset(&mut c);
                     self.tcp.ext.tcp_abort_on_close += 1;
                 }
@@ -750,6 +768,32 @@ impl Stack {
                 }
                 TcpOpt::Inq(on) => sk.recvmsg_inq = on,
                 TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
+                TcpOpt::FastOpen(qlen) => {
+                    if !matches!(sk.state, TcpState::Closed | TcpState::Listen) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.max_qlen = qlen.min(self.tcp.settings.somaxconn);
+                }
+                TcpOpt::FastOpenConnect(on) => {
+                    if self.tcp.settings.fastopen & super::fastopen::TFO_CLIENT_ENABLE == 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                    if sk.state != TcpState::Closed {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.connect = on;
+                }
+                TcpOpt::FastOpenNoCookie(on) => {
+                    if !matches!(sk.state, TcpState::Closed | TcpState::Listen) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.no_cookie = on;
+                }
+                TcpOpt::FastOpenKey(bytes) => {
+                    let keys = super::fastopen::FastOpenKeys::from_bytes(&bytes)
+                        .map_err(|_| Errno::EINVAL)?;
+                    sk.fo.keys = Some(keys);
+                }
                 TcpOpt::NotSentLowat(v) => {
                     sk.notsent_lowat = (v != 0).then_some(v);
                     self.sk_stream_write_space(&mut sk);
@@ -807,6 +851,16 @@ impl Stack {
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
             TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
+            TcpOpt::FastOpen(_) => TcpOpt::FastOpen(sk.fo.max_qlen),
+            TcpOpt::FastOpenConnect(_) => TcpOpt::FastOpenConnect(sk.fo.connect),
+            TcpOpt::FastOpenNoCookie(_) => TcpOpt::FastOpenNoCookie(sk.fo.no_cookie),
+            TcpOpt::FastOpenKey(_) => {
+                let k = sk
+                    .fo
+                    .keys
+                    .unwrap_or_else(|| self.tcp_fastopen_keys_default());
+                TcpOpt::FastOpenKey(k.keys().concat())
+            }
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),

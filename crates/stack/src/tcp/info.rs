@@ -10,6 +10,8 @@ use crate::stack::Stack;
 pub const TCPI_OPT_TIMESTAMPS: u8 = 1;
 pub const TCPI_OPT_SACK: u8 = 2;
 pub const TCPI_OPT_WSCALE: u8 = 4;
+/// Data in the SYN was acknowledged (client) or accepted (server).
+pub const TCPI_OPT_SYN_DATA: u8 = 32;
 
 /// The fields of `struct tcp_info`, named without the `tcpi_` prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,6 +143,9 @@ impl Stack {
         }
         if sk.wscale_ok {
             options |= TCPI_OPT_WSCALE;
+        }
+        if sk.fo.syn_data_acked {
+            options |= TCPI_OPT_SYN_DATA;
         }
         let ca_state = match sk.cc.ca_state {
             super::cong::CaState::Open => 0,

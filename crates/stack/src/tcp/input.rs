@@ -186,7 +186,16 @@ impl Stack {
 
     /// Puts a socket back after work on it: freed if dead, timers rearmed.
     pub(crate) fn tcp_sock_done(&mut self, mut sk: Box<TcpSock>) {
-        let dead = sk.state == TcpState::Closed && (sk.orphan || sk.parent.is_some());
+        // A child in its listener's accept queue stays there, even reset,
+        // until accepted (its data and error are still read) or the
+        // listener closes.
+        let queued = sk.parent.is_some_and(|p| {
+            self.tcp
+                .get(p)
+                .and_then(|l| l.listen.as_ref())
+                .is_some_and(|l| l.accept_queue.contains(&sk.id))
+        });
+        let dead = sk.state == TcpState::Closed && (sk.orphan || (sk.parent.is_some() && !queued));
         if dead {
             let id = sk.id;
             let parent = sk.parent;
@@ -263,7 +272,15 @@ impl Stack {
             return;
         }
         let prior_state = sk.state;
-        if sk.state == TcpState::SynRecv {
+        if sk.state == TcpState::SynRecv && sk.fo.passive_child {
+            // A Fast Open child may have sent data already: the ACK must
+            // cover the SYN and nothing unsent (tcp_ack's check).
+            if !seg.ack.after(sk.snd_una) || seg.ack.after(sk.snd_nxt) || seg.flags.rst() {
+                self.tcp_v4_send_reset_seg(seg);
+                self.kfree_skb(skb, DropReason::TcpInvalidAckSequence);
+                return;
+            }
+        } else if sk.state == TcpState::SynRecv {
             // The ACK must cover our SYN exactly (tcp_check_req).
             if seg.ack != sk.snd_nxt || seg.flags.rst() {
                 self.tcp_v4_send_reset_seg(seg);
@@ -312,6 +329,19 @@ impl Stack {
         }
 
         match prior_state {
+            TcpState::SynRecv if sk.fo.passive_child => {
+                // tcp_rcv_synrecv_state_fastopen: already in the accept
+                // queue (or accepted) and set up; the request is released
+                // and the RTO rearmed for data sent meanwhile.
+                sk.snd_wnd = u32::from(seg.wnd) << sk.snd_wscale;
+                sk.max_window = sk.max_window.max(sk.snd_wnd);
+                sk.snd_wl1 = seg.seq;
+                self.tcp_set_state(sk, TcpState::Established);
+                self.tcp.mib.passive_opens += 1;
+                self.tcp_fastopen_child_done(sk);
+                sk.retransmits = 0;
+                self.tcp_rearm_rto(sk);
+            }
             TcpState::SynRecv => {
                 sk.snd_wnd = u32::from(seg.wnd) << sk.snd_wscale;
                 sk.max_window = sk.max_window.max(sk.snd_wnd);
@@ -734,6 +764,7 @@ impl Stack {
             self.tcp.mib.attempt_fails += 1;
         }
         self.tcp_set_state(sk, TcpState::Closed);
+        self.tcp_fastopen_child_done(sk);
         sk.shutdown.rcv = true;
         sk.shutdown.snd = true;
         sk.purge_queues();
@@ -1019,7 +1050,7 @@ impl Stack {
     }
 
     /// `tcp_fin()`: the peer finished sending.
-    fn tcp_fin(&mut self, sk: &mut TcpSock) {
+    pub(crate) fn tcp_fin(&mut self, sk: &mut TcpSock) {
         // The FIN occupies one sequence number.
         sk.rcv_nxt += 1;
         sk.shutdown.rcv = true;

@@ -105,6 +105,8 @@ impl Stack {
             if sk.wscale_ok {
                 opts.window_scale = Some(sk.rcv_wscale);
             }
+            // Fast Open: only the first transmission carries the option.
+            opts.fastopen = sk.fo.syn_opt.take();
             // The window of a SYN is never scaled (RFC 7323 §2.2).
             window = sk.rcv_wnd.min(65535) as u16;
             if seg.flags.ack() {
@@ -462,14 +464,18 @@ impl Stack {
     /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
     /// allow; `nonagle` says what to do with a partial last segment.
     pub(crate) fn tcp_write_xmit(&mut self, sk: &mut TcpSock, nonagle: Nonagle) -> bool {
-        if !matches!(
-            sk.state,
-            TcpState::Established
-                | TcpState::CloseWait
-                | TcpState::FinWait1
-                | TcpState::Closing
-                | TcpState::LastAck
-        ) {
+        // A Fast Open child sends before the handshake completes.
+        let fastopen = sk.state == TcpState::SynRecv && sk.fo.passive_child;
+        if !fastopen
+            && !matches!(
+                sk.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::Closing
+                    | TcpState::LastAck
+            )
+        {
             return false;
         }
         let mss = sk.mss_cache.max(1);

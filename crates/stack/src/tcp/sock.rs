@@ -416,6 +416,8 @@ pub struct TcpSock {
     /// completion notification.
     pub(crate) zerocopy: bool,
     pub(crate) zc: super::zerocopy::ZcState,
+    /// TCP Fast Open.
+    pub(crate) fo: super::fastopen::FoState,
 }
 
 impl TcpSock {
@@ -572,6 +574,7 @@ impl TcpSock {
             recvmsg_inq: false,
             zerocopy: false,
             zc: super::zerocopy::ZcState::default(),
+            fo: super::fastopen::FoState::default(),
         }
     }
 
