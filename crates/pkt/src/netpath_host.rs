@@ -135,6 +135,9 @@ struct Fd {
     /// A blocking `send` in progress: (length asked, bytes queued so far,
     /// the socket's wakeup stamp when it went to sleep).
     sending: Option<(usize, usize, u64)>,
+    /// The bytes of `sending` went in a Fast Open SYN whose handshake is
+    /// not complete: they count only if it completes.
+    fastopen_wait: bool,
 }
 
 /// A netpath [`Stack`] as a packetdrill host (see the module docs).
@@ -273,17 +276,19 @@ impl NetpathHost {
 
     /// `send`/`sendmsg` of `len` bytes in iovec elements of `iov` bytes
     /// (see the module docs for blocking).
-    fn send_iov(&mut self, fd: i32, len: usize, iov: &[usize], flags: i32) -> SysResult {
+    fn send_iov(
+        &mut self,
+        fd: i32,
+        len: usize,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
         let id = self.id(fd)?;
-        for (f, what) in [
-            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
-            (MSG_OOB, "MSG_OOB (urgent data)"),
-        ] {
-            if flags & f != 0 {
-                return Err(unsupported(format!("send with {what}")));
-            }
+        if flags & MSG_OOB != 0 {
+            return Err(unsupported("send with MSG_OOB (urgent data)"));
         }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY | MSG_FASTOPEN;
         if flags & !known != 0 {
             return Err(unsupported(format!("send flags {flags:#x}")));
         }
@@ -292,6 +297,33 @@ impl NetpathHost {
             Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
             _ => None,
         };
+        if retry.is_some() && self.fd(fd)?.fastopen_wait {
+            // A blocking Fast Open send waits for its handshake
+            // (inet_wait_for_connect): a failed one returns its error, the
+            // data of the SYN uncounted.
+            match self.stack.tcp_state(id) {
+                Some(netpath::tcp::TcpState::SynSent | netpath::tcp::TcpState::SynRecv) => {
+                    return Err(SysError::WouldBlock)
+                }
+                Some(netpath::tcp::TcpState::Closed) | None => {
+                    if let Some(f) = self.fds.get_mut(&fd) {
+                        f.sending = None;
+                        f.fastopen_wait = false;
+                    }
+                    let e = self.stack.tcp_take_error(id).ok().flatten();
+                    return Err(errno(e.unwrap_or(netpath::sock::Errno::ECONNRESET)));
+                }
+                _ => {
+                    if let Some(f) = self.fds.get_mut(&fd) {
+                        f.fastopen_wait = false;
+                    }
+                }
+            }
+        }
+        let fastopen = flags & MSG_FASTOPEN != 0 || self.stack.tcp_fastopen_deferred(id);
+        if fastopen && retry.is_none() {
+            return self.send_fastopen(fd, id, len, iov, flags, to, blocking);
+        }
         let done = retry.map_or(0, |(d, _)| d);
         if let Some((_, stamp)) = retry {
             // A writer blocked for memory (sk_stream_wait_memory) sleeps
@@ -374,6 +406,57 @@ impl NetpathHost {
         }
     }
 
+    /// `sendto(MSG_FASTOPEN)`, or the first write of a deferred Fast Open
+    /// connect (`tcp_sendmsg_fastopen`).
+    #[allow(clippy::too_many_arguments)]
+    fn send_fastopen(
+        &mut self,
+        fd: i32,
+        id: SockId,
+        len: usize,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+        blocking: bool,
+    ) -> SysResult {
+        use netpath::tcp::fastopen_client::FastOpenSend;
+        // AF_UNSPEC (the unspecified address, port 0) cannot be connected.
+        if flags & MSG_FASTOPEN != 0 && to.is_some_and(|a| a.ip().is_unspecified() && a.port() == 0)
+        {
+            return Err(SysError::Errno(Errno("EOPNOTSUPP")));
+        }
+        let sf = SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+            zerocopy: flags & MSG_ZEROCOPY != 0,
+        };
+        let now = self.instant();
+        self.zeros(len);
+        let dst = to.map(|a| (*a.ip(), a.port()));
+        let r = self
+            .stack
+            .tcp_send_fastopen(now, id, dst, &self.zeros[..len], iov, sf, blocking);
+        self.after_call();
+        match r.map_err(errno)? {
+            FastOpenSend::Sent(n) => Ok(n as i64),
+            FastOpenSend::Connecting { copied } if !blocking => {
+                if copied > 0 {
+                    Ok(copied as i64)
+                } else {
+                    Err(SysError::Errno(Errno("EINPROGRESS")))
+                }
+            }
+            FastOpenSend::Connecting { copied } => {
+                let stamp = self.stack.tcp_wake_stamp();
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.sending = Some((len, copied, stamp));
+                    f.fastopen_wait = true;
+                }
+                Err(SysError::WouldBlock)
+            }
+        }
+    }
+
     fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
         let int = || match v {
             OptValue::Int(i) => Ok(*i),
@@ -397,6 +480,7 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             },
             (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 7) => TcpOpt::SynCnt(nonneg()?),
             (SOL_TCP, 23) => TcpOpt::FastOpen(nonneg()?),
             (SOL_TCP, 30) => TcpOpt::FastOpenConnect(match int()? {
                 0 => false,
@@ -585,6 +669,11 @@ impl PktHost for NetpathHost {
             .map_err(|e| Unsupported(e.to_string()))
     }
 
+    fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
+        self.stack.tcp_fastopen_cache_flush();
+        Ok(())
+    }
+
     fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult {
         if domain != 2 {
             let d = consts::name("AF_", domain.into()).unwrap_or("this address family");
@@ -605,6 +694,7 @@ impl PktHost for NetpathHost {
                 id,
                 nonblock: ty & 0x800 != 0,
                 sending: None,
+                fastopen_wait: false,
             },
         );
         Ok(fd.into())
@@ -640,6 +730,7 @@ impl PktHost for NetpathHost {
                         id: child,
                         nonblock: false,
                         sending: None,
+                        fastopen_wait: false,
                     },
                 );
                 Ok(nfd.into())
@@ -695,8 +786,8 @@ impl PktHost for NetpathHost {
         }
     }
 
-    fn send(&mut self, fd: i32, len: usize, flags: i32, _to: Option<SocketAddrV4>) -> SysResult {
-        self.send_iov(fd, len, &[len], flags)
+    fn send(&mut self, fd: i32, len: usize, flags: i32, to: Option<SocketAddrV4>) -> SysResult {
+        self.send_iov(fd, len, &[len], flags, to)
     }
 
     fn sendmsg(
@@ -704,9 +795,9 @@ impl PktHost for NetpathHost {
         fd: i32,
         iov: &[usize],
         flags: i32,
-        _to: Option<SocketAddrV4>,
+        to: Option<SocketAddrV4>,
     ) -> SysResult {
-        self.send_iov(fd, iov.iter().sum(), iov, flags)
+        self.send_iov(fd, iov.iter().sum(), iov, flags, to)
     }
 
     fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {
@@ -791,6 +882,7 @@ impl PktHost for NetpathHost {
             | TcpOpt::UserTimeout(x)
             | TcpOpt::NotSentLowat(x)
             | TcpOpt::Mark(x)
+            | TcpOpt::SynCnt(x)
             | TcpOpt::Priority(x) => n(x.into()),
             TcpOpt::RcvBuf(x) | TcpOpt::SndBuf(x) => n(x as u64),
             TcpOpt::Linger(l) => OptValue::Linger {

@@ -373,6 +373,10 @@ impl<'h> Engine<'h> {
                     match c {
                         ShellCmd::Defaults => self.apply_defaults(line)?,
                         ShellCmd::Noop(_) => {}
+                        ShellCmd::FlushTcpMetrics => self
+                            .host
+                            .flush_tcp_metrics()
+                            .map_err(|e| unsupported(line, e.0))?,
                         ShellCmd::Sysctl { name, value } => {
                             self.host.sysctl(name, value).map_err(|e| {
                                 unsupported(line, format!("sysctl {name}={value}: {}", e.0))

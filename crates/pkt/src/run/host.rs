@@ -315,6 +315,11 @@ pub trait PktHost {
     fn take_sent(&mut self) -> Vec<(u64, Vec<u8>)>;
     /// Applies a sysctl (`net.ipv4.tcp_sack`, `"0"`).
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), Unsupported>;
+    /// `ip tcp_metrics flush all`: forgets what the stack learned per
+    /// destination (Fast Open cookies among it).
+    fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
+        Err(Unsupported("ip tcp_metrics flush".into()))
+    }
 
     // --- socket calls (see the module docs for blocking) ---
 

@@ -539,6 +539,10 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             flags: int_i32(a(3)?)?,
             to: match a(4)? {
                 Expr::Ellipsis => Some(Addr::Default),
+                // AF_UNSPEC: the unspecified address, port 0.
+                Expr::Ident(f) if f == "AF_UNSPEC" => {
+                    Some(Addr::Explicit(Ipv4Addr::UNSPECIFIED, 0))
+                }
                 Expr::Int(0) | Expr::Ident(_) => None,
                 e => Some(addr(e)?),
             },
@@ -756,7 +760,8 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
         };
         match key {
             "msg_name" => {
-                if send && f.value != Expr::Ellipsis {
+                if send {
+                    // `msg_name(...)=...`: the obvious (remote) address.
                     to = Some(addr(&f.value)?);
                 }
             }

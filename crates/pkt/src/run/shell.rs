@@ -17,6 +17,36 @@ pub enum ShellCmd {
     /// A command with no effect on a fresh virtual stack (the raw text),
     /// such as restoring the sysctls saved by `defaults.sh`.
     Noop(String),
+    /// `ip tcp_metrics flush all`.
+    FlushTcpMetrics,
+}
+
+/// Sysctls Linux 6.18 does not have: a command setting one fails there
+/// (and the alternative after `||` runs).
+const ABSENT_SYSCTLS: &[&str] = &["net.ipv4.tcp_fastopen_cookies"];
+
+/// The line without output redirections to `/dev/null`.
+fn strip_redirections(line: &str) -> String {
+    let mut out = line.to_string();
+    for r in [
+        "&> /dev/null",
+        "&>/dev/null",
+        "2>&1",
+        "> /dev/null",
+        ">/dev/null",
+    ] {
+        out = out.replace(r, " ");
+    }
+    out
+}
+
+/// One command of a line (no `||`).
+fn parse_one(line: &str) -> Result<Vec<ShellCmd>, String> {
+    let toks = tokens(line);
+    match toks.as_slice() {
+        ["ip", "tcp_metrics", "flush", ..] => Ok(vec![ShellCmd::FlushTcpMetrics]),
+        _ => Err(line.to_string()),
+    }
 }
 
 /// What packetdrill's `../common/defaults.sh` sets (see
@@ -85,6 +115,31 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
     let mut out = Vec::new();
     for line in joined.lines() {
         let line = strip_comment(line).trim();
+        let stripped = strip_redirections(line);
+        if stripped.contains("||") {
+            // `a || b`: b runs when a fails, as a sysctl Linux lacks does.
+            let alts: Vec<&str> = stripped.split("||").map(str::trim).collect();
+            let mut chosen = None;
+            for alt in &alts {
+                let cmds = match parse(alt) {
+                    Ok(c) => c,
+                    Err(_) => parse_one(alt)?,
+                };
+                let fails = cmds.iter().any(|c| {
+                    matches!(c, ShellCmd::Sysctl { name, .. } if ABSENT_SYSCTLS.contains(&name.as_str()))
+                });
+                if !fails {
+                    chosen = Some(cmds);
+                    break;
+                }
+            }
+            out.extend(chosen.ok_or_else(|| line.to_string())?);
+            continue;
+        }
+        if let Ok(cmds) = parse_one(stripped.trim()) {
+            out.extend(cmds);
+            continue;
+        }
         let toks = tokens(line);
         let Some(&first) = toks.first() else {
             continue;

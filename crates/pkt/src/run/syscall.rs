@@ -143,9 +143,17 @@ impl Engine<'_> {
                 let f = fd.unwrap_or(-1);
                 let to = to.map(|a| self.remote_addr(a));
                 if first && flags & MSG_FASTOPEN != 0 {
-                    if let Some(a) = to {
-                        self.mapper
-                            .add_active(self.bound.get(&f).copied(), a.port());
+                    // A Fast Open sendto connects, as connect() does.
+                    if let Some(a) = to.filter(|a| a.port() != 0) {
+                        let known = self.last_sock == Some(f)
+                            && self.mapper.cur.is_some_and(|i| {
+                                self.mapper.conns.get(i).is_some_and(|c| c.active)
+                            });
+                        if !known {
+                            self.mapper
+                                .add_active(self.bound.get(&f).copied(), a.port());
+                        }
+                        self.last_sock = Some(f);
                     }
                 }
                 match iov {

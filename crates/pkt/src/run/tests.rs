@@ -788,7 +788,7 @@ fn planning_decodes_calls() {
         CallKind::Send {
             len: 30,
             flags: 0x8000,
-            to: None,
+            to: Some(super::plan::Addr::Default),
             ..
         }
     ));

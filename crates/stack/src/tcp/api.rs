@@ -96,6 +96,8 @@ pub enum TcpOpt {
     Inq(bool),
     /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
     ZeroCopy(bool),
+    /// `TCP_SYNCNT`: SYN retransmissions before connect() gives up.
+    SynCnt(u32),
     /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
     FastOpen(u32),
     /// `TCP_FASTOPEN_CONNECT`: `connect()` defers the SYN to the first
@@ -275,6 +277,34 @@ impl Stack {
         if port == 0 {
             return Err(Errno::ECONNREFUSED);
         }
+        let mut sk = self.tcp_v4_connect_prepare(id, addr, port)?;
+        if sk.fo.connect {
+            // TCP_FASTOPEN_CONNECT (tcp_fastopen_defer_connect): with a
+            // cookie cached, connect() returns at once and the first write
+            // sends the SYN with data; else the SYN requests a cookie.
+            if self.tcp_fastopen_defer_connect(&mut sk) {
+                sk.fo.defer_connect = true;
+                self.tcp_sock_done(sk);
+                return Ok(());
+            }
+            self.tcp_send_syn_data(&mut sk, &[]);
+        } else {
+            self.tcp_send_syn(&mut sk, false);
+        }
+        self.tcp_sock_done(sk);
+        Err(Errno::EINPROGRESS)
+    }
+
+    /// `tcp_v4_connect` up to the SYN: route, source address and port,
+    /// ISN, the options to offer; the socket (taken out of the table) is
+    /// in SYN_SENT.
+    pub(crate) fn tcp_v4_connect_prepare(
+        &mut self,
+        id: SockId,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<Box<super::sock::TcpSock>, Errno> {
+        let sk = self.tcp_user(id)?;
         let (laddr, bound) = (sk.local.0, sk.bound);
         let (oif, mark) = (sk.ip_opts.oif.or(sk.bind_opts.bound_dev), sk.ip_opts.mark);
         let saddr_opt = (!laddr.is_unspecified()).then_some(laddr);
@@ -326,9 +356,7 @@ impl Stack {
         self.tcp.mib.active_opens += 1;
         self.tracer
             .event_detail(self.now, "tcp_v4_connect", None, u64::from(id.0));
-        self.tcp_send_syn(&mut sk, false);
-        self.tcp_sock_done(sk);
-        Err(Errno::EINPROGRESS)
+        Ok(sk)
     }
 
     /// `recv()` / `read()` (`tcp_recvmsg`): copies queued bytes into `buf`
@@ -630,6 +658,10 @@ impl Stack {
         if closed && sk.connecting {
             ev.writable = true;
         }
+        // A deferred Fast Open connect is writable: the write sends the SYN.
+        if sk.state == TcpState::SynSent && sk.fo.defer_connect {
+            ev.writable = true;
+        }
         ev
     }
 
@@ -768,6 +800,12 @@ impl Stack {
                 }
                 TcpOpt::Inq(on) => sk.recvmsg_inq = on,
                 TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
+                TcpOpt::SynCnt(n) => {
+                    if !(1..=127).contains(&n) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.syn_retries = Some(n);
+                }
                 TcpOpt::FastOpen(qlen) => {
                     if !matches!(sk.state, TcpState::Closed | TcpState::Listen) {
                         return Err(Errno::EINVAL);
@@ -851,6 +889,7 @@ impl Stack {
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
             TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
+            TcpOpt::SynCnt(_) => TcpOpt::SynCnt(sk.syn_retries.unwrap_or(st.syn_retries)),
             TcpOpt::FastOpen(_) => TcpOpt::FastOpen(sk.fo.max_qlen),
             TcpOpt::FastOpenConnect(_) => TcpOpt::FastOpenConnect(sk.fo.connect),
             TcpOpt::FastOpenNoCookie(_) => TcpOpt::FastOpenNoCookie(sk.fo.no_cookie),

@@ -169,10 +169,11 @@ pub(crate) struct FoState {
     pub syn_fastopen_exp: bool,
     /// `syn_data`: our SYN carried data.
     pub syn_data: bool,
-    /// A `sendto(MSG_FASTOPEN)` is connecting (`fastopen_req`).
-    pub req_pending: bool,
     /// `fastopen_client_fail` (`tcpi_fastopen_client_fail`).
     pub client_fail: u8,
+    /// `sk_write_pending`: a blocking Fast Open send waits for the
+    /// handshake (the SYN-ACK's ACK is then delayed for its data).
+    pub write_pending: bool,
 }
 
 /// `fastopen_client_fail` values.

@@ -574,8 +574,12 @@ impl Stack {
             self.tcp_learn_syn_options(sk, seg);
             sk.init_from_syn(seg.seq, seg.wnd);
             // The SYN leaves the retransmit queue; RTT from it (Karn).
+            let mut syn_retransmitted = false;
             if let Some(syn) = sk.rtx_queue.pop_front() {
+                syn_retransmitted = syn.ever_retrans;
                 sk.packets_out = sk.packets_out.saturating_sub(1);
+                // The SYN is delivered (tcp_ack counts it).
+                sk.delivered += 1;
                 if !syn.ever_retrans {
                     let rtt = self.now.saturating_since(syn.sent);
                     sk.rtt.sample_seq(rtt, self.now, seg.ack, seg.ack);
@@ -594,6 +598,11 @@ impl Stack {
                     sk.rtt.fallback_after_syn_retransmit();
                 }
             }
+            if sk.fo.syn_data {
+                // Fast Open: the data of the SYN the SYN-ACK covers.
+                let mut res = super::ack::AckResult::default();
+                self.tcp_clean_rtx_queue(sk, seg.ack, seg.ack, &mut res);
+            }
             sk.snd_una = seg.ack;
             sk.retrans_stamp = None;
             sk.retransmits = 0;
@@ -603,10 +612,24 @@ impl Stack {
             sk.connecting = true;
             self.tracer
                 .event_detail(self.now, "tcp_finish_connect", None, u64::from(sk.id.0));
-            // ACK the SYN-ACK now (data waiting rides along instead).
-            sk.ack_pending = true;
-            if !self.tcp_write_xmit(sk, super::output::Nonagle::Normal) || sk.ack_pending {
-                self.tcp_send_ack(sk);
+            let fastopen_fail = (sk.fo.syn_fastopen || sk.fo.syn_data)
+                && self.tcp_rcv_fastopen_synack(sk, seg, syn_retransmitted);
+            let write_pending = core::mem::take(&mut sk.fo.write_pending);
+            if fastopen_fail {
+                // The retransmitted data carries the ACK.
+            } else if write_pending {
+                // A writer waits for the connection: its data will carry
+                // the ACK (the delayed ACK is the fallback).
+                sk.ack_pending = true;
+                sk.quick = super::output::TCP_MAX_QUICKACKS;
+                let at = self.now + super::output::TCP_DELACK_MAX;
+                sk.delack_timer = Some(sk.delack_timer.map_or(at, |t| t.min(at)));
+            } else {
+                // ACK the SYN-ACK now (data waiting rides along instead).
+                sk.ack_pending = true;
+                if !self.tcp_write_xmit(sk, super::output::Nonagle::Normal) || sk.ack_pending {
+                    self.tcp_send_ack(sk);
+                }
             }
             if seg.flags.fin() {
                 // A FIN on the SYN-ACK: handled as data would be.

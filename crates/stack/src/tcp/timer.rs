@@ -122,7 +122,7 @@ impl Stack {
         }
         if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) {
             let max = if sk.state == TcpState::SynSent {
-                self.tcp.settings.syn_retries
+                sk.syn_retries.unwrap_or(self.tcp.settings.syn_retries)
             } else {
                 self.tcp.settings.synack_retries
             };
