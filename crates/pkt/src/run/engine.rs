@@ -206,6 +206,15 @@ impl<'h> Engine<'h> {
             let sent = packet::parse(&bytes).unwrap_or(Sent::Other(255));
             self.queue.push_back((t, sent));
         }
+        self.drop_stale();
+    }
+
+    /// Forgets queued packets of connections older than the newest one
+    /// (packetdrill ignores packets not of the socket under test).
+    fn drop_stale(&mut self) {
+        let mapper = &self.mapper;
+        self.queue
+            .retain(|(_, sent)| !matches!(sent, Sent::Tcp(s) if mapper.is_stale(s)));
     }
 
     /// Advances the clock to `target` (ns), retrying a pending blocking call
@@ -246,6 +255,7 @@ impl<'h> Engine<'h> {
 
     /// A packet sent before `at - tolerance` that no `>` line took.
     fn check_unexpected(&mut self, line: u32, at_ns: u64) -> Result<(), Stop> {
+        self.drop_stale();
         if let Some((t, sent)) = self.queue.front().cloned() {
             if t.saturating_add(self.tol_ns) < at_ns {
                 let what = self.describe(&sent);
@@ -297,6 +307,13 @@ impl<'h> Engine<'h> {
         };
         let at_ns = self.ns(at_us);
         self.advance_to(at_ns, false)?;
+        if let Action::Call(c) = &step.action {
+            if matches!(c.kind, super::plan::CallKind::Socket { .. }) {
+                // A new socket goes under test: packetdrill no longer
+                // looks at the older ones' packets.
+                self.mapper.stale_before = self.mapper.conns.len();
+            }
+        }
         if self.check_stale {
             self.check_unexpected(line, at_ns)?;
         }

@@ -46,6 +46,9 @@ pub struct Mapper {
     pub ts_offset: Option<u32>,
     /// The remote port for the next connection a SYN opens.
     pub next_remote_port: u16,
+    /// Connections before this index belong to sockets that are no longer
+    /// under test (a later `socket()` took over, as in packetdrill).
+    pub stale_before: usize,
 }
 
 impl Mapper {
@@ -57,6 +60,7 @@ impl Mapper {
             remote_isn,
             ts_offset: None,
             next_remote_port: remote_port_base,
+            stale_before: 0,
         }
     }
 
@@ -184,6 +188,17 @@ impl Mapper {
             "segment {}:{} > {} is on no connection of the script",
             act.sport, act.dport, act.seq
         ))
+    }
+
+    /// Whether a segment the stack sent is on a connection older than the
+    /// newest one: packetdrill only watches the socket under test (the
+    /// newest) and ignores the others' packets.
+    pub fn is_stale(&self, act: &Segment) -> bool {
+        let newest = self.conns.len().saturating_sub(1);
+        self.conns
+            .iter()
+            .rposition(|c| c.local_port == Some(act.sport) && c.remote_port == act.dport)
+            .is_some_and(|i| i < newest || i < self.stale_before)
     }
 
     /// Learns the stack's ISN (first segment of the connection, or any SYN)

@@ -276,6 +276,9 @@ impl Engine<'_> {
                             if i64::from(ty) & O_NONBLOCK != 0 {
                                 self.nonblock.insert(h);
                             }
+                            // The new socket is under test: packetdrill
+                            // ignores the older ones' packets from now on.
+                            self.mapper.stale_before = self.mapper.conns.len();
                         }
                         CallKind::EpollCreate { .. } => {}
                         _ => self.last_sock = Some(h),
