@@ -137,8 +137,16 @@ impl<'h> Engine<'h> {
         let mut acc = self.opts.trailing_packets_fail;
         for (i, s) in steps.iter().enumerate().rev() {
             stale_fails[i] = acc;
-            if let Action::Expect { .. } = s.action {
-                acc = !matches!(s.time, Some(Time::Any) | Some(Time::Range(..)));
+            match &s.action {
+                Action::Expect { .. } => {
+                    acc = !matches!(s.time, Some(Time::Any) | Some(Time::Range(..)));
+                }
+                // A socket() before the next `>` line puts a new socket
+                // under test: packetdrill ignores the older ones' packets.
+                Action::Call(c) if matches!(c.kind, super::plan::CallKind::Socket { .. }) => {
+                    acc = false;
+                }
+                _ => {}
             }
         }
         let mut last_line = 0;

@@ -259,6 +259,8 @@ impl Stack {
         let sk = self.tcp_user_mut(id)?;
         if sk.connecting {
             return match sk.state {
+                // A deferred Fast Open connect counts as connected.
+                TcpState::SynSent if sk.fo.defer_connect => Err(Errno::EISCONN),
                 TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
                 TcpState::Closed => {
                     sk.connecting = false;

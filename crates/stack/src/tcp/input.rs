@@ -620,8 +620,11 @@ impl Stack {
             } else if write_pending {
                 // A writer waits for the connection: its data will carry
                 // the ACK (the delayed ACK is the fallback).
+                // (tcp_enter_quickack_mode: ato restarts at its minimum.)
                 sk.ack_pending = true;
                 sk.quick = super::output::TCP_MAX_QUICKACKS;
+                sk.pingpong = false;
+                sk.ato = super::output::TCP_ATO_MIN;
                 let at = self.now + super::output::TCP_DELACK_MAX;
                 sk.delack_timer = Some(sk.delack_timer.map_or(at, |t| t.min(at)));
             } else {

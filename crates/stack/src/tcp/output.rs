@@ -707,8 +707,9 @@ impl Stack {
         sk.cc.max_packets_out = sk.cc.max_packets_out.max(sk.packets_out);
         sk.lsndtime = self.now;
         sk.cc.lsndtime = self.now;
-        // tcp_event_data_sent: answering soon after receiving → interactive.
-        if self.now.saturating_since(sk.lrcvtime) < sk.ato.max(TCP_ATO_MIN) && len > 0 {
+        // tcp_event_data_sent: answering soon after receiving → interactive
+        // (never before any data came in: ato is still 0 then).
+        if self.now.saturating_since(sk.lrcvtime) < sk.ato && len > 0 {
             sk.pingpong = true;
         }
         sk.rtx_queue.push_back(seg);
