@@ -322,55 +322,6 @@ pub(crate) struct FoMibEvents {
     pub alt_key: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// packetdrill's `TFO_COOKIE` for its default key, the remote end at
-    /// 192.0.2.1 and the stack at 192.168.0.2 (as Linux computes it).
-    #[test]
-    fn packetdrill_cookie() {
-        let k = FastOpenKeys::parse("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4").unwrap();
-        let c = cookie_v4(
-            &k.keys()[0],
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 168, 0, 2),
-        );
-        assert_eq!(c, [0xde, 0x4f, 0x23, 0x4f, 0x0f, 0x43, 0x3a, 0x55]);
-    }
-
-    /// The cookie of the fastopen/server/simple1 script.
-    #[test]
-    fn simple1_cookie() {
-        let k = FastOpenKeys::parse("a0bf63f7-ed803d81-cd641d30-cebc4a90").unwrap();
-        let c = cookie_v4(
-            &k.keys()[0],
-            Ipv4Addr::new(10, 248, 0, 2),
-            Ipv4Addr::new(192, 168, 0, 2),
-        );
-        assert_eq!(c, [0x00, 0xab, 0xaa, 0xab, 0xe8, 0xe9, 0x54, 0xc2]);
-        let raw = FastOpenKeys::from_bytes(&[
-            0xf7, 0x63, 0xbf, 0xa0, 0x81, 0x3d, 0x80, 0xed, 0x30, 0x1d, 0x64, 0xcd, 0x90, 0x4a,
-            0xbc, 0xce,
-        ])
-        .unwrap();
-        assert_eq!(raw, k);
-    }
-
-    #[test]
-    fn key_errors() {
-        assert_eq!(
-            FastOpenKeys::from_bytes(&[0; 3]),
-            Err(FastOpenKeyError::BadLength(3))
-        );
-        assert_eq!(FastOpenKeys::parse("1-2-3"), Err(FastOpenKeyError::BadText));
-        assert_eq!(
-            FastOpenKeys::parse("1-2-3-4,5-6-7-8").map(|k| k.keys().len()),
-            Ok(2)
-        );
-    }
-}
-
 impl crate::stack::Stack {
     /// The sysctl's keys, or (none set) one derived from the stack's
     /// secret, as Linux makes a random key on first use.
@@ -470,5 +421,54 @@ impl crate::stack::Stack {
         if let Some(l) = sk.fo.listener.take().and_then(|lid| self.tcp.get_mut(lid)) {
             l.fo.qlen = l.fo.qlen.saturating_sub(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// packetdrill's `TFO_COOKIE` for its default key, the remote end at
+    /// 192.0.2.1 and the stack at 192.168.0.2 (as Linux computes it).
+    #[test]
+    fn packetdrill_cookie() {
+        let k = FastOpenKeys::parse("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4").unwrap();
+        let c = cookie_v4(
+            &k.keys()[0],
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 168, 0, 2),
+        );
+        assert_eq!(c, [0xde, 0x4f, 0x23, 0x4f, 0x0f, 0x43, 0x3a, 0x55]);
+    }
+
+    /// The cookie of the fastopen/server/simple1 script.
+    #[test]
+    fn simple1_cookie() {
+        let k = FastOpenKeys::parse("a0bf63f7-ed803d81-cd641d30-cebc4a90").unwrap();
+        let c = cookie_v4(
+            &k.keys()[0],
+            Ipv4Addr::new(10, 248, 0, 2),
+            Ipv4Addr::new(192, 168, 0, 2),
+        );
+        assert_eq!(c, [0x00, 0xab, 0xaa, 0xab, 0xe8, 0xe9, 0x54, 0xc2]);
+        let raw = FastOpenKeys::from_bytes(&[
+            0xf7, 0x63, 0xbf, 0xa0, 0x81, 0x3d, 0x80, 0xed, 0x30, 0x1d, 0x64, 0xcd, 0x90, 0x4a,
+            0xbc, 0xce,
+        ])
+        .unwrap();
+        assert_eq!(raw, k);
+    }
+
+    #[test]
+    fn key_errors() {
+        assert_eq!(
+            FastOpenKeys::from_bytes(&[0; 3]),
+            Err(FastOpenKeyError::BadLength(3))
+        );
+        assert_eq!(FastOpenKeys::parse("1-2-3"), Err(FastOpenKeyError::BadText));
+        assert_eq!(
+            FastOpenKeys::parse("1-2-3-4,5-6-7-8").map(|k| k.keys().len()),
+            Ok(2)
+        );
     }
 }

@@ -81,7 +81,7 @@ impl Stack {
                     return Err(Errno::EBADF);
                 };
                 sk.fo.defer_connect = false;
-                let copied = self.tcp_send_syn_data(&mut sk, data);
+                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy);
                 // inet_wait_for_connect's write bias: data is left to send.
                 sk.fo.write_pending = blocking && copied < data.len();
                 self.tcp_sock_done(sk);
@@ -91,7 +91,7 @@ impl Stack {
             TcpState::Closed if !sk.connected_once && !sk.connecting => {
                 let (addr, port) = dst.ok_or(Errno::EDESTADDRREQ)?;
                 let mut sk = self.tcp_v4_connect_prepare(id, addr, port)?;
-                let copied = self.tcp_send_syn_data(&mut sk, data);
+                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy);
                 sk.fo.write_pending = blocking && copied < data.len();
                 self.tcp_sock_done(sk);
                 Ok(FastOpenSend::Connecting { copied })
@@ -164,7 +164,12 @@ impl Stack {
     /// none needed), as much data as fits in the cached MSS less 40 bytes
     /// of option room; else a plain SYN with a cookie request. Returns the
     /// bytes the SYN carries.
-    pub(crate) fn tcp_send_syn_data(&mut self, sk: &mut TcpSock, data: &[u8]) -> usize {
+    pub(crate) fn tcp_send_syn_data(
+        &mut self,
+        sk: &mut TcpSock,
+        data: &[u8],
+        zerocopy: bool,
+    ) -> usize {
         let (ok, cookie, cached_mss) = self.tcp_fastopen_cookie_check(sk);
         let mut copied = 0usize;
         let mut opt = cookie;
@@ -228,6 +233,10 @@ impl Stack {
         sk.write_seq = sk.snd_nxt;
         sk.pushed_seq = sk.write_seq;
         sk.fo.syn_data = copied > 0;
+        if copied > 0 && zerocopy && sk.zerocopy {
+            // MSG_ZEROCOPY: completed once the SYN's data is acknowledged.
+            Self::tcp_zerocopy_sent(sk);
+        }
         self.tcp_transmit(
             sk,
             OutSeg {

@@ -604,6 +604,9 @@ impl Stack {
                 self.tcp_clean_rtx_queue(sk, seg.ack, seg.ack, &mut res);
             }
             sk.snd_una = seg.ack;
+            if sk.fo.syn_data {
+                self.tcp_zerocopy_complete(sk, false);
+            }
             sk.retrans_stamp = None;
             sk.retransmits = 0;
             sk.xmit_timer = None;

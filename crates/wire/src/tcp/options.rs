@@ -67,7 +67,7 @@ impl FastOpenOption {
         o.cookie.get_mut(..cookie.len())?.copy_from_slice(cookie);
         o.len = u8::try_from(cookie.len()).ok()?;
         o.valid = cookie.is_empty()
-            || (cookie.len() % 2 == 0
+            || (cookie.len().is_multiple_of(2)
                 && (FASTOPEN_COOKIE_MIN..=FASTOPEN_COOKIE_MAX).contains(&cookie.len()));
         Some(o)
     }
