@@ -150,6 +150,10 @@ pub(crate) struct FoState {
     pub passive_child: bool,
     /// The listener of a Fast Open child (for its queue length).
     pub listener: Option<SockId>,
+    /// When a Fast Open child's SYN-ACK went out, for an RTT sample.
+    pub synack_sent: Option<crate::time::Instant>,
+    /// That SYN-ACK was retransmitted (Karn: no RTT sample).
+    pub synack_retransmitted: bool,
     /// `syn_data_acked`: data in the SYN was acknowledged (client) or
     /// accepted (server): `TCPI_OPT_SYN_DATA`.
     pub syn_data_acked: bool,
@@ -409,6 +413,48 @@ impl crate::stack::Stack {
         }
         sk.rcv_wup = sk.rcv_nxt;
         sk.copied_seq = seg.seq + 1;
+    }
+
+    /// The SYN-ACK of a Fast Open child belongs to its request, not to
+    /// the child's retransmit queue (Linux sends it from the request
+    /// sock): the child starts with `snd_una` past it and nothing in
+    /// flight, so its data has the whole window and cwnd; the retransmit
+    /// timer meanwhile resends the SYN-ACK (`tcp_fastopen_synack_timer`).
+    pub(crate) fn tcp_fastopen_synack_sent(&mut self, sk: &mut TcpSock) {
+        if sk.rtx_queue.pop_front().is_some() {
+            sk.packets_out = sk.packets_out.saturating_sub(1);
+        }
+        sk.snd_una = sk.iss + 1;
+        sk.cc.snd_una = sk.snd_una.0;
+        sk.snd_sml = sk.snd_una;
+        sk.highest_sack = sk.snd_una;
+        sk.fo.synack_sent = Some(self.now);
+    }
+
+    /// `tcp_fastopen_synack_timer`: the SYN-ACK of a Fast Open child again,
+    /// backed off, up to `tcp_synack_retries` + 1 times; then the child
+    /// fails.
+    pub(crate) fn tcp_fastopen_synack_timer(&mut self, sk: &mut TcpSock) -> bool {
+        let max = self.tcp.settings.synack_retries + 1;
+        if sk.retransmits >= max {
+            return false;
+        }
+        self.tcp.ext.tcp_timeouts += 1;
+        let iss = sk.iss;
+        self.tcp_transmit(
+            sk,
+            super::output::OutSeg {
+                seq: iss,
+                flags: netpath_wire::tcp::TcpFlags::SYN | netpath_wire::tcp::TcpFlags::ACK,
+                payload: &[],
+            },
+        );
+        self.tcp.mib.retrans_segs += 1;
+        sk.retransmits += 1;
+        sk.fo.synack_retransmitted = true;
+        sk.rtt.backoff();
+        sk.xmit_timer = Some((self.now + sk.rtt.timeout(), super::sock::XmitTimer::Retrans));
+        true
     }
 
     /// `reqsk_fastopen_remove`: a Fast Open child's handshake completed

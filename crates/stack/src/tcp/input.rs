@@ -275,7 +275,7 @@ impl Stack {
         if sk.state == TcpState::SynRecv && sk.fo.passive_child {
             // A Fast Open child may have sent data already: the ACK must
             // cover the SYN and nothing unsent (tcp_ack's check).
-            if !seg.ack.after(sk.snd_una) || seg.ack.after(sk.snd_nxt) || seg.flags.rst() {
+            if seg.ack.before(sk.snd_una) || seg.ack.after(sk.snd_nxt) || seg.flags.rst() {
                 self.tcp_v4_send_reset_seg(seg);
                 self.kfree_skb(skb, DropReason::TcpInvalidAckSequence);
                 return;
@@ -330,6 +330,15 @@ impl Stack {
 
         match prior_state {
             TcpState::SynRecv if sk.fo.passive_child => {
+                // The SYN-ACK's delivery and RTT (not tracked by tcp_ack:
+                // it is not in the retransmit queue).
+                sk.delivered += 1;
+                if let Some(t) = sk.fo.synack_sent.take() {
+                    if !sk.fo.synack_retransmitted && sk.rtt.srtt().is_none() {
+                        let rtt = self.now.saturating_since(t);
+                        sk.rtt.sample_seq(rtt, self.now, seg.ack, seg.ack);
+                    }
+                }
                 // tcp_rcv_synrecv_state_fastopen: already in the accept
                 // queue (or accepted) and set up; the request is released
                 // and the RTO rearmed for data sent meanwhile.

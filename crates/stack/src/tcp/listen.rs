@@ -204,6 +204,9 @@ impl Stack {
         };
         sk.fo.syn_opt = fo.synack_opt;
         self.tcp_send_syn(&mut sk, true);
+        if fo.child {
+            self.tcp_fastopen_synack_sent(&mut sk);
+        }
         self.tcp_sock_done(sk);
         if fo.child {
             // The listener's sk_data_ready: a connection to accept.

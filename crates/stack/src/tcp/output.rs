@@ -843,6 +843,10 @@ impl Stack {
     /// `tcp_rearm_rto()`: the retransmission timer from now (or cleared
     /// when nothing is outstanding).
     pub(crate) fn tcp_rearm_rto(&mut self, sk: &mut TcpSock) {
+        // The timer retransmits a Fast Open child's SYN-ACK: it stays put.
+        if sk.fo.passive_child && sk.state == TcpState::SynRecv {
+            return;
+        }
         if sk.rtx_queue.is_empty() {
             if matches!(
                 sk.xmit_timer,

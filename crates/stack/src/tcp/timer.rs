@@ -117,6 +117,12 @@ impl Stack {
 
     /// `tcp_retransmit_timer()`.
     fn tcp_retransmit_timer(&mut self, sk: &mut TcpSock) {
+        if sk.fo.passive_child && sk.state == TcpState::SynRecv {
+            if !self.tcp_fastopen_synack_timer(sk) {
+                self.tcp_write_err(sk);
+            }
+            return;
+        }
         if sk.rtx_queue.is_empty() {
             return;
         }
