@@ -779,6 +779,9 @@ impl Stack {
                     None => return false,
                 };
                 if let Some(tail) = self.tcp_split_seg(&mut s, mss) {
+                    // tcp_fragment's tcp_adjust_pcount: the tail counts too.
+                    sk.lost_out += u32::from(tail.lost);
+                    sk.retrans_out += u32::from(tail.retrans);
                     sk.rtx_queue.insert(i, tail);
                     sk.packets_out += 1;
                 }
