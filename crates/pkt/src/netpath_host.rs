@@ -669,6 +669,54 @@ impl PktHost for NetpathHost {
             .map_err(|e| Unsupported(e.to_string()))
     }
 
+    fn send_null_buf(
+        &mut self,
+        fd: i32,
+        len: usize,
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        use netpath::tcp::fastopen_client::FastOpenSend;
+        let id = self.id(fd)?;
+        let now = self.instant();
+        if flags & MSG_FASTOPEN != 0 || self.stack.tcp_fastopen_deferred(id) {
+            if flags & MSG_FASTOPEN != 0
+                && to.is_some_and(|a| a.ip().is_unspecified() && a.port() == 0)
+            {
+                return Err(SysError::Errno(Errno("EOPNOTSUPP")));
+            }
+            let dst = to.map(|a| (*a.ip(), a.port()));
+            let r = self.stack.tcp_send_fastopen_fault(now, id, dst);
+            self.after_call();
+            match r.map_err(errno)? {
+                // The connect goes on; nothing was copied (Linux: the
+                // connect's EINPROGRESS, or EFAULT once connected).
+                FastOpenSend::Connecting { .. } if !self.blocking(fd) => {
+                    return Err(SysError::Errno(Errno("EINPROGRESS")))
+                }
+                FastOpenSend::Connecting { .. } => return Err(SysError::Errno(Errno::EFAULT)),
+                FastOpenSend::Sent(_) => {}
+            }
+        }
+        // tcp_sendmsg's checks, then the copy faults.
+        let r = self.stack.tcp_send(now, id, &[], SendFlags::default());
+        self.after_call();
+        match r {
+            Ok(_) if len > 0 => Err(SysError::Errno(Errno::EFAULT)),
+            Ok(n) => Ok(n as i64),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    fn recv_null_buf(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
+        let id = self.id(fd)?;
+        // Queued data would be copied: the copy faults.
+        if len > 0 && self.stack.tcp_inq(id).map_err(errno)? > 0 {
+            return Err(SysError::Errno(Errno::EFAULT));
+        }
+        self.recv(fd, len, flags)
+    }
+
     fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
         self.stack.tcp_fastopen_cache_flush();
         Ok(())

@@ -315,6 +315,25 @@ pub trait PktHost {
     fn take_sent(&mut self) -> Vec<(u64, Vec<u8>)>;
     /// Applies a sysctl (`net.ipv4.tcp_sack`, `"0"`).
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), Unsupported>;
+    /// `write`/`send`/`sendto` of `len` bytes from a NULL buffer: what
+    /// Linux does when copying from the user's memory faults.
+    fn send_null_buf(
+        &mut self,
+        _fd: i32,
+        _len: usize,
+        _flags: i32,
+        _to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        Err(SysError::Unsupported(
+            "a NULL buffer pointer (EFAULT)".into(),
+        ))
+    }
+    /// `read`/`recv` into a NULL buffer, likewise.
+    fn recv_null_buf(&mut self, _fd: i32, _len: usize, _flags: i32) -> SysResult {
+        Err(SysError::Unsupported(
+            "a NULL buffer pointer (EFAULT)".into(),
+        ))
+    }
     /// `ip tcp_metrics flush all`: forgets what the stack learned per
     /// destination (Fast Open cookies among it).
     fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {

@@ -67,6 +67,13 @@ impl Engine<'_> {
     ) -> Result<Option<()>, Stop> {
         let fd = c.kind.fd().map(|f| self.hfd(f));
         let res: SysResult = match &c.kind {
+            CallKind::Send { len, flags, to, .. } if c.null_buf => {
+                let to = to.map(|a| self.remote_addr(a));
+                self.host.send_null_buf(fd.unwrap_or(-1), *len, *flags, to)
+            }
+            CallKind::Recv { len, flags, .. } if c.null_buf => {
+                self.host.recv_null_buf(fd.unwrap_or(-1), *len, *flags)
+            }
             CallKind::Socket {
                 domain,
                 ty,

@@ -289,7 +289,7 @@ impl Stack {
                 self.tcp_sock_done(sk);
                 return Ok(());
             }
-            self.tcp_send_syn_data(&mut sk, &[], false);
+            self.tcp_send_syn_data(&mut sk, &[], false, false);
         } else {
             self.tcp_send_syn(&mut sk, false);
         }

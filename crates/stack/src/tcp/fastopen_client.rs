@@ -70,6 +70,34 @@ impl Stack {
         flags: SendFlags,
         blocking: bool,
     ) -> Result<FastOpenSend, Errno> {
+        self.tcp_sendmsg_fastopen(now, id, dst, data, iov, flags, blocking, false)
+    }
+
+    /// [`Stack::tcp_send_fastopen`] from a buffer that cannot be read (a
+    /// NULL pointer: copying faults): the connect goes ahead with a plain
+    /// SYN asking for a cookie (`tcp_send_syn_data`'s fallback), no data.
+    pub fn tcp_send_fastopen_fault(
+        &mut self,
+        now: Instant,
+        id: SockId,
+        dst: Option<(Ipv4Addr, u16)>,
+    ) -> Result<FastOpenSend, Errno> {
+        let flags = SendFlags::default();
+        self.tcp_sendmsg_fastopen(now, id, dst, &[], &[], flags, false, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_sendmsg_fastopen(
+        &mut self,
+        now: Instant,
+        id: SockId,
+        dst: Option<(Ipv4Addr, u16)>,
+        data: &[u8],
+        iov: &[usize],
+        flags: SendFlags,
+        blocking: bool,
+        fault: bool,
+    ) -> Result<FastOpenSend, Errno> {
         self.set_now(now);
         let sk = self.tcp_user(id)?;
         if self.tcp.settings.fastopen & TFO_CLIENT_ENABLE == 0 {
@@ -81,7 +109,7 @@ impl Stack {
                     return Err(Errno::EBADF);
                 };
                 sk.fo.defer_connect = false;
-                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy);
+                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy, fault);
                 // inet_wait_for_connect's write bias: data is left to send.
                 sk.fo.write_pending = blocking && copied < data.len();
                 self.tcp_sock_done(sk);
@@ -91,7 +119,7 @@ impl Stack {
             TcpState::Closed if !sk.connected_once && !sk.connecting => {
                 let (addr, port) = dst.ok_or(Errno::EDESTADDRREQ)?;
                 let mut sk = self.tcp_v4_connect_prepare(id, addr, port)?;
-                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy);
+                let copied = self.tcp_send_syn_data(&mut sk, data, flags.zerocopy, fault);
                 sk.fo.write_pending = blocking && copied < data.len();
                 self.tcp_sock_done(sk);
                 Ok(FastOpenSend::Connecting { copied })
@@ -162,15 +190,18 @@ impl Stack {
 
     /// `tcp_send_syn_data` (the SYN of `tcp_connect`): with a cookie (or
     /// none needed), as much data as fits in the cached MSS less 40 bytes
-    /// of option room; else a plain SYN with a cookie request. Returns the
-    /// bytes the SYN carries.
+    /// of option room; else (or when the data cannot be copied, `fault`) a
+    /// plain SYN with a cookie request. Returns the bytes the SYN carries.
     pub(crate) fn tcp_send_syn_data(
         &mut self,
         sk: &mut TcpSock,
         data: &[u8],
         zerocopy: bool,
+        fault: bool,
     ) -> usize {
         let (ok, cookie, cached_mss) = self.tcp_fastopen_cookie_check(sk);
+        // The data cannot be copied (fault): the fallback SYN.
+        let ok = ok && !fault;
         let mut copied = 0usize;
         let mut opt = cookie;
         if ok {
