@@ -213,7 +213,9 @@ impl Mapper {
                 c.local_script_isn = 0;
             }
         }
-        if self.ts_offset.is_none() {
+        // packetdrill maps TS values per socket: a new connection's SYN (or
+        // SYN-ACK) sets the mapping afresh.
+        if self.ts_offset.is_none() || act.flags & TcpFlags::SYN != 0 {
             if let (Some(ev), Some(av)) = (ts_of(exp), ts_of_list(&act.options)) {
                 self.ts_offset = Some(av.0.wrapping_sub(ev.0));
             }

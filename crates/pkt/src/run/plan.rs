@@ -324,6 +324,11 @@ fn settings(options: &[ScriptOption]) -> Result<ScriptSettings, PlanError> {
             "tolerance_usecs" => s.tolerance_usecs = Some(v.parse().map_err(|_| bad(o))?),
             "tcp_ts_tick_usecs" => s.ts_tick_usecs = Some(v.parse().map_err(|_| bad(o))?),
             "strict_segments" => s.strict_segments = true,
+            // Inbound TS ecr values are mapped to the stack's clock by the
+            // TS offset: what this option asks packetdrill to do for every
+            // value (without it, packetdrill maps only values the stack
+            // sent, which the offset maps the same way).
+            "tcp_ts_ecr_scaled" => {}
             "ip_version" if v == "ipv4" => {}
             "local_ip" | "remote_ip" => match v.parse::<Ipv4Addr>() {
                 Ok(a) if o.name == "local_ip" => s.local_ip = Some(a),

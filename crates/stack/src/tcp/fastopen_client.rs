@@ -331,6 +331,8 @@ impl Stack {
             self.tcp.ext.tcp_fastopen_active_fail += 1;
             return true;
         }
+        // tcp_fastopen_add_skb: data on the SYN-ACK is the caller's to
+        // queue (the caller does it when this returns false).
         sk.fo.syn_data_acked = sk.fo.syn_data;
         if sk.fo.syn_data_acked {
             self.tcp.ext.tcp_fastopen_active += 1;

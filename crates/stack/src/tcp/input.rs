@@ -578,7 +578,22 @@ impl Stack {
                 self.kfree_skb(skb, DropReason::TcpFlags);
                 return;
             }
-            // SYN-ACK. ECE without CWR answers our ECN request.
+            // SYN-ACK. Its TSecr must echo a TSval we sent since the SYN
+            // (PAWSActiveRejected): else a RST, and the SYN_SENT goes on.
+            if let Some(ts) = seg.opts.timestamps {
+                if sk.tstamp_ok && ts.tsecr != 0 {
+                    let first = sk.rtx_queue.front().map_or(self.now, |s| s.first_sent);
+                    let start = ((first.as_nanos() / 1_000_000) as u32).wrapping_add(sk.ts_offset);
+                    let now_ts = self.tcp_tsval(sk);
+                    if ts.tsecr.wrapping_sub(start) > now_ts.wrapping_sub(start) {
+                        self.tcp.ext.paws_active_rejected += 1;
+                        self.tcp_v4_send_reset_seg(seg);
+                        self.kfree_skb(skb, DropReason::TcpRfc7323Paws);
+                        return;
+                    }
+                }
+            }
+            // ECE without CWR answers our ECN request.
             sk.ecn_ok = sk.ecn_syn && seg.flags.ece() && !seg.flags.cwr();
             self.tcp_learn_syn_options(sk, seg);
             sk.init_from_syn(seg.seq, seg.wnd);
@@ -626,6 +641,18 @@ impl Stack {
                 .event_detail(self.now, "tcp_finish_connect", None, u64::from(sk.id.0));
             let fastopen_fail = (sk.fo.syn_fastopen || sk.fo.syn_data)
                 && self.tcp_rcv_fastopen_synack(sk, seg, syn_retransmitted);
+            // tcp_fastopen_add_skb: the data (and FIN) of a Fast Open
+            // SYN-ACK is received at once; the ACK below covers it.
+            let mut skb = Some(skb);
+            if (sk.fo.syn_fastopen || sk.fo.syn_data) && !fastopen_fail && seg.len > 0 {
+                if let Some(skb) = skb.take() {
+                    let mut s2 = *seg;
+                    s2.seq = seg.seq + 1;
+                    s2.flags = TcpFlags::ACK;
+                    s2.flags.set(TcpFlags::FIN, seg.flags.fin());
+                    self.tcp_data_queue(sk, &s2, skb);
+                }
+            }
             let write_pending = core::mem::take(&mut sk.fo.write_pending);
             if fastopen_fail {
                 // The retransmitted data carries the ACK.
@@ -646,6 +673,9 @@ impl Stack {
                     self.tcp_send_ack(sk);
                 }
             }
+            let Some(skb) = skb else {
+                return;
+            };
             if seg.flags.fin() {
                 // A FIN on the SYN-ACK: handled as data would be.
                 let mut s2 = *seg;

@@ -106,6 +106,7 @@ tcp_ext_mib! {
     embryonic_rsts => "EmbryonicRsts",
     tw => "TW",
     paws_estab => "PAWSEstab",
+    paws_active_rejected => "PAWSActiveRejected",
     delayed_acks => "DelayedACKs",
     listen_overflows => "ListenOverflows",
     listen_drops => "ListenDrops",
