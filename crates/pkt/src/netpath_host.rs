@@ -717,6 +717,15 @@ impl PktHost for NetpathHost {
         self.recv(fd, len, flags)
     }
 
+    fn counters(&self) -> Option<Vec<(String, u64)>> {
+        let tcp = self.stack.tcp_mib().fields();
+        let ext = self.stack.tcp_ext_mib().fields();
+        let mut out: Vec<(String, u64)> =
+            tcp.iter().map(|(n, v)| (format!("Tcp{n}"), *v)).collect();
+        out.extend(ext.iter().map(|(n, v)| (format!("TcpExt{n}"), *v)));
+        Some(out)
+    }
+
     fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
         self.stack.tcp_fastopen_cache_flush();
         Ok(())

@@ -88,6 +88,8 @@ pub(super) struct Engine<'h> {
     pub ip_id: u16,
     /// Whether a stale sent packet fails the current step.
     pub check_stale: bool,
+    /// The counters at the last `nstat`.
+    pub nstat: std::collections::HashMap<String, u64>,
 }
 
 impl<'h> Engine<'h> {
@@ -115,6 +117,7 @@ impl<'h> Engine<'h> {
             py_vars: HashMap::new(),
             ip_id: 1,
             check_stale: true,
+            nstat: Default::default(),
         }
     }
 
@@ -398,6 +401,27 @@ impl<'h> Engine<'h> {
                     match c {
                         ShellCmd::Defaults => self.apply_defaults(line)?,
                         ShellCmd::Noop(_) => {}
+                        ShellCmd::NstatReset => {
+                            let c = self.host.counters().ok_or_else(|| {
+                                unsupported(line, "nstat (the host has no counters)")
+                            })?;
+                            self.nstat = c.into_iter().collect();
+                        }
+                        ShellCmd::NstatHas(name) => {
+                            let c = self.host.counters().ok_or_else(|| {
+                                unsupported(line, "nstat (the host has no counters)")
+                            })?;
+                            let now = c.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+                            let before = self.nstat.get(name).copied().unwrap_or(0);
+                            if now == before {
+                                return Err(fail(
+                                    line,
+                                    format!("nstat to show {name}"),
+                                    "it did not change".to_string(),
+                                ));
+                            }
+                            self.nstat = c.into_iter().collect();
+                        }
                         ShellCmd::FlushTcpMetrics => self
                             .host
                             .flush_tcp_metrics()

@@ -334,6 +334,11 @@ pub trait PktHost {
             "a NULL buffer pointer (EFAULT)".into(),
         ))
     }
+    /// The SNMP counters as `nstat` names them (`TcpExtListenDrops`...),
+    /// if the host has them.
+    fn counters(&self) -> Option<Vec<(String, u64)>> {
+        None
+    }
     /// `ip tcp_metrics flush all`: forgets what the stack learned per
     /// destination (Fast Open cookies among it).
     fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {

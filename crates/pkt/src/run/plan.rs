@@ -359,9 +359,13 @@ fn packet(p: &Packet) -> Action {
                 Some(tc) => tc,
                 None => return Action::Unsupported(format!("ICMP `{m}`")),
             };
-            let Some(quoted) = m.quoted else {
-                return Action::Unsupported(format!("ICMP without a quoted segment `{m}`"));
-            };
+            // Without `[seq]`, packetdrill quotes a TCP header whose
+            // sequence number is 0 (script-relative) and no payload.
+            let quoted = m.quoted.unwrap_or(crate::ast::SeqRange {
+                start: 0,
+                end: 0,
+                len: 0,
+            });
             Action::InjectIcmp {
                 icmp_type: t,
                 code: c,

@@ -19,6 +19,12 @@ pub enum ShellCmd {
     Noop(String),
     /// `ip tcp_metrics flush all`.
     FlushTcpMetrics,
+    /// `nstat`: remembers the counters (nstat prints what changed since
+    /// its last run).
+    NstatReset,
+    /// `nstat | grep NAME`: NAME changed since the last `nstat` (else grep
+    /// fails, and so does the script).
+    NstatHas(String),
 }
 
 /// Sysctls Linux 6.18 does not have: a command setting one fails there
@@ -45,6 +51,8 @@ fn parse_one(line: &str) -> Result<Vec<ShellCmd>, String> {
     let toks = tokens(line);
     match toks.as_slice() {
         ["ip", "tcp_metrics", "flush", ..] => Ok(vec![ShellCmd::FlushTcpMetrics]),
+        ["nstat"] => Ok(vec![ShellCmd::NstatReset]),
+        ["nstat", "|", "grep", name] => Ok(vec![ShellCmd::NstatHas(name.to_string())]),
         _ => Err(line.to_string()),
     }
 }

@@ -602,6 +602,12 @@ impl Stack {
             if let Some(syn) = sk.rtx_queue.pop_front() {
                 syn_retransmitted = syn.ever_retrans;
                 sk.packets_out = sk.packets_out.saturating_sub(1);
+                if syn.lost {
+                    sk.lost_out = sk.lost_out.saturating_sub(1);
+                }
+                if syn.retrans {
+                    sk.retrans_out = sk.retrans_out.saturating_sub(1);
+                }
                 // The SYN is delivered (tcp_ack counts it).
                 sk.delivered += 1;
                 if !syn.ever_retrans {
@@ -1256,13 +1262,52 @@ impl Stack {
         let Some(mut sk) = self.tcp.take(id) else {
             return;
         };
-        // The quoted sequence number must be in flight (RFC 5927).
-        let in_flight = seq.between(sk.snd_una, sk.snd_nxt);
+        // A request (a child in SYN_RECV not yet established, Linux's
+        // request sock, tcp_req_err): an ICMP quoting its SYN-ACK that
+        // says the network or host is unreachable, or a time exceeded or
+        // parameter problem, drops it silently.
+        if sk.state == TcpState::SynRecv && sk.parent.is_some() && !sk.fo.passive_child {
+            if seq != sk.iss {
+                self.tcp.ext.out_of_window_icmps += 1;
+            } else if (icmp_type == 3 && code <= 1) || icmp_type == 11 || icmp_type == 12 {
+                self.tcp.ext.listen_drops += 1;
+                self.tcp_done(&mut sk);
+            }
+            self.tcp_sock_done(sk);
+            return;
+        }
+        // The quoted sequence number must be in flight (RFC 5927); a Fast
+        // Open child's SYN-ACK counts.
+        let una = if sk.fo.passive_child {
+            sk.iss
+        } else {
+            sk.snd_una
+        };
+        let in_flight = seq.between(una, sk.snd_nxt);
+        if !in_flight && sk.state != TcpState::Listen {
+            self.tcp.ext.out_of_window_icmps += 1;
+        }
         if in_flight && sk.state != TcpState::TimeWait {
             if icmp_type == 3 && code == 4 {
                 // tcp_v4_mtu_reduced → tcp_simple_retransmit.
                 let pmtu = self.tcp_path_mtu(&sk);
-                if pmtu < sk.pmtu {
+                if pmtu < sk.pmtu && sk.state == TcpState::SynSent && sk.fo.syn_data {
+                    // tcp_simple_retransmit of a Fast Open SYN with data:
+                    // all of it is lost; a plain SYN goes again at once,
+                    // offering the smaller MSS (tcp_advertise_mss), and
+                    // the data waits for the SYN-ACK (no window yet).
+                    self.tcp_sync_mss(&mut sk, pmtu);
+                    sk.advmss = sk.advmss.min(pmtu.saturating_sub(40).max(256) as u16);
+                    for q in sk.rtx_queue.iter_mut() {
+                        q.lost = true;
+                    }
+                    sk.lost_out = sk.rtx_queue.len() as u32;
+                    if sk.cc.ca_state != super::cong::CaState::Loss {
+                        sk.high_seq = sk.snd_nxt;
+                        self.tcp_set_ca_state(&mut sk, super::cong::CaState::Loss);
+                    }
+                    self.tcp_retransmit_skb(&mut sk, 0);
+                } else if pmtu < sk.pmtu {
                     let mss = self.tcp_sync_mss(&mut sk, pmtu);
                     let mut marked = false;
                     for q in sk.rtx_queue.iter_mut() {
@@ -1288,7 +1333,8 @@ impl Stack {
                     (3, 9 | 10 | 13) => Errno::EACCES,
                     _ => Errno::EHOSTUNREACH,
                 };
-                if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) && sk.parent.is_none()
+                if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv)
+                    && (sk.parent.is_none() || sk.fo.passive_child)
                 {
                     sk.err = Some(err);
                     self.tcp_done(&mut sk);

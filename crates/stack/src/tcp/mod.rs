@@ -107,6 +107,7 @@ tcp_ext_mib! {
     tw => "TW",
     paws_estab => "PAWSEstab",
     paws_active_rejected => "PAWSActiveRejected",
+    out_of_window_icmps => "OutOfWindowIcmps",
     delayed_acks => "DelayedACKs",
     listen_overflows => "ListenOverflows",
     listen_drops => "ListenDrops",
