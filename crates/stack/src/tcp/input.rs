@@ -911,6 +911,18 @@ impl Stack {
     /// `tcp_data_queue()`: the payload goes on the receive queue (or the
     /// out-of-order queue), the reader is woken, an ACK is scheduled.
     pub(crate) fn tcp_data_queue(&mut self, sk: &mut TcpSock, seg: &Seg, mut skb: Skb) {
+        if seg.flags.syn() && seg.len == 0 && !seg.end_seq.after(sk.rcv_nxt) {
+            // The SYN again (the SYN-ACK of a simultaneous open): a
+            // retransmission, DSACKed and acknowledged at once.
+            if sk.sack_ok && self.tcp.settings.dsack {
+                sk.dsack = Some((seg.seq, seg.end_seq));
+                self.tcp.ext.tcp_dsack_old_sent += 1;
+            }
+            self.tcp_enter_quickack_mode(sk);
+            sk.ack_pending = true;
+            self.kfree_skb(skb, DropReason::TcpOldData);
+            return;
+        }
         if seg.len == 0 && !seg.flags.fin() {
             self.consume_skb(skb);
             return;
