@@ -1,8 +1,9 @@
 //! [`NetpathHost`]: the packetdrill runner's [`PktHost`] over one netpath
 //! [`Stack`] with one Ethernet NIC.
 //!
-//! The stack owns `local_ip/24` on `eth0`; the remote end (`remote_ip`) is a
-//! static ARP entry, so no ARP is exchanged. Injected IPv4 packets are
+//! The stack owns `local_ip/24` on `eth0` (a shorter prefix when the
+//! script's own addresses are not in one /24); the remote end
+//! (`remote_ip`) is a static ARP entry, so no ARP is exchanged. Injected IPv4 packets are
 //! wrapped in Ethernet (padded, FCS appended) and handed to the NIC at the
 //! current virtual time; what the NIC puts on the wire comes back without
 //! its Ethernet header, padding and FCS (ARP and other ethertypes are
@@ -15,7 +16,11 @@
 //! [`SysError::WouldBlock`] and the runner retries: `connect` until the
 //! handshake ends, `send` until every byte is queued (as Linux's
 //! `tcp_sendmsg` waits for memory), `recv`/`accept` until something
-//! arrives.
+//! arrives. A blocking Fast Open `sendto` (or first write after a
+//! deferred `TCP_FASTOPEN_CONNECT`) waits for the handshake: the bytes its
+//! SYN carried count only if it completes, else the call fails with the
+//! connection's error. A NULL buffer is `EFAULT` where Linux's copy would
+//! fault.
 
 use crate::run::consts;
 use crate::run::host::{

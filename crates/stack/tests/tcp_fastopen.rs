@@ -191,3 +191,82 @@ fn a_bad_cookie_is_refused_and_a_good_one_sent_back() {
     );
     assert_eq!(n.sb().tcp_ext_mib().tcp_fastopen_passive_fail, 1);
 }
+
+#[test]
+fn fastopen_connect_defers_the_syn_to_the_first_write() {
+    let (mut n, l) = setup(74);
+    // Warm the cache.
+    let (c1, _) = sendto(&mut n, &[]);
+    n.run_ms(50);
+    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
+    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
+    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
+    n.run_ms(100);
+    let before = n.segments().len();
+    let c = n.ba.socket(&mut n.t.sim);
+    n.with_a(|st, _| st.tcp_setsockopt(c, TcpOpt::FastOpenConnect(true)).unwrap());
+    // connect() returns at once; no SYN yet, and the socket is writable.
+    assert_eq!(
+        n.with_a(|st, now| st.tcp_connect(now, c, ip(B), PORT)),
+        Ok(())
+    );
+    n.run_ms(20);
+    assert_eq!(n.segments().len(), before, "no SYN before the write");
+    assert!(n.sa().tcp_fastopen_deferred(c));
+    assert!(n.sa().tcp_poll(c).writable);
+    // The first write sends the SYN with its data and the cookie.
+    let r = n.with_a(|st, now| {
+        st.tcp_send_fastopen(now, c, None, &[4; 50], &[50], SendFlags::default(), false)
+    });
+    assert_eq!(r, Ok(FastOpenSend::Connecting { copied: 50 }));
+    n.run_ms(50);
+    let segs = n.segments()[before..].to_vec();
+    let syn = segs.iter().find(|s| s.by_a() && s.syn()).unwrap();
+    assert_eq!(syn.len, 50);
+    assert_eq!(
+        syn.opts.fastopen.map(|f| f.cookie().to_vec()),
+        Some(cookie().to_vec())
+    );
+    assert_eq!(n.sa().tcp_state(c), Some(TcpState::Established));
+}
+
+#[test]
+fn a_backup_key_still_validates_and_the_primary_cookie_is_sent() {
+    let (mut n, l) = setup(75);
+    let (c1, _) = sendto(&mut n, &[]);
+    n.run_ms(50);
+    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
+    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
+    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
+    n.run_ms(100);
+    // The listener rotates: a new primary, the old key as backup.
+    let old = FastOpenKeys::parse(KEY).unwrap().keys()[0];
+    let new = [0x5a; 16];
+    let mut both = new.to_vec();
+    both.extend_from_slice(&old);
+    n.with_b(|st, _| st.tcp_setsockopt(l, TcpOpt::FastOpenKey(both)).unwrap());
+    assert_eq!(
+        n.with_b(|st, _| st.tcp_setsockopt(l, TcpOpt::FastOpenKey(vec![1; 3]))),
+        Err(netpath::sock::Errno::EINVAL)
+    );
+    let before = n.segments().len();
+    let (_c2, r) = sendto(&mut n, &[8; 64]);
+    assert_eq!(r, FastOpenSend::Connecting { copied: 64 });
+    n.run_ms(50);
+    let segs = n.segments()[before..].to_vec();
+    let syn = segs.iter().find(|s| s.by_a() && s.syn()).unwrap();
+    let synack = segs.iter().find(|s| !s.by_a() && s.syn()).unwrap();
+    assert_eq!(
+        synack.ack,
+        syn.seq.wrapping_add(65),
+        "the backup key accepts the data"
+    );
+    let fresh = cookie_v4(&new, ip(A), ip(B));
+    assert_eq!(
+        synack.opts.fastopen.map(|f| f.cookie().to_vec()),
+        Some(fresh.to_vec()),
+        "the cookie of the primary key comes back"
+    );
+    assert_eq!(n.sb().tcp_ext_mib().tcp_fastopen_passive_alt_key, 1);
+    assert_eq!(n.sb().tcp_ext_mib().tcp_fastopen_passive, 1);
+}
