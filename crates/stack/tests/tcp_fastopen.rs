@@ -153,6 +153,10 @@ fn data_the_synack_does_not_ack_is_sent_again() {
     assert_eq!(after[0].t, synack.t);
     assert_eq!(n.sa().tcp_ext_mib().tcp_fastopen_active_fail, 1);
     assert_eq!(n.sa().tcp_info(c2).unwrap().options & TCPI_OPT_SYN_DATA, 0);
+    assert_eq!(
+        n.sa().tcp_info(c2).unwrap().fastopen_client_fail,
+        netpath::tcp::fastopen::TFO_DATA_NOT_ACKED
+    );
     let (s2, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
     let mut buf = [0u8; 1000];
     assert_eq!(n.with_b(|st, now| st.tcp_recv(now, s2, &mut buf)), Ok(500));

@@ -282,6 +282,7 @@ tcp_info!(
     tcpi_reord_seen,
     tcpi_rcv_ooopack,
     tcpi_snd_wnd,
+    tcpi_fastopen_client_fail,
 );
 
 /// A TCP/IPv4 stack under test, driven by the packetdrill runner.

@@ -67,6 +67,9 @@ pub struct TcpInfo {
     pub busy_time: u64,
     pub rwnd_limited: u64,
     pub sndbuf_limited: u64,
+    /// Why the last Fast Open attempt sent no data in the SYN or had it
+    /// unacknowledged (`TFO_*` of [`super::fastopen`]).
+    pub fastopen_client_fail: u8,
 }
 
 impl TcpInfo {
@@ -123,6 +126,10 @@ impl TcpInfo {
             ("tcpi_busy_time", self.busy_time),
             ("tcpi_rwnd_limited", self.rwnd_limited),
             ("tcpi_sndbuf_limited", self.sndbuf_limited),
+            (
+                "tcpi_fastopen_client_fail",
+                u64::from(self.fastopen_client_fail),
+            ),
         ]
     }
 }
@@ -221,6 +228,7 @@ impl Stack {
             sndbuf_limited: sk
                 .chrono(super::sock::Chrono::SndbufLimited, now)
                 .as_micros(),
+            fastopen_client_fail: sk.fo.client_fail,
         })
     }
 }
