@@ -1,8 +1,9 @@
 //! [`NetpathHost`]: the packetdrill runner's [`PktHost`] over one netpath
 //! [`Stack`] with one Ethernet NIC.
 //!
-//! The stack owns `local_ip/24` on `eth0`; the remote end (`remote_ip`) is a
-//! static ARP entry, so no ARP is exchanged. Injected IPv4 packets are
+//! The stack owns `local_ip/24` on `eth0` (a shorter prefix when the
+//! script's own addresses are not in one /24); the remote end
+//! (`remote_ip`) is a static ARP entry, so no ARP is exchanged. Injected IPv4 packets are
 //! wrapped in Ethernet (padded, FCS appended) and handed to the NIC at the
 //! current virtual time; what the NIC puts on the wire comes back without
 //! its Ethernet header, padding and FCS (ARP and other ethertypes are
@@ -15,7 +16,11 @@
 //! [`SysError::WouldBlock`] and the runner retries: `connect` until the
 //! handshake ends, `send` until every byte is queued (as Linux's
 //! `tcp_sendmsg` waits for memory), `recv`/`accept` until something
-//! arrives.
+//! arrives. A blocking Fast Open `sendto` (or first write after a
+//! deferred `TCP_FASTOPEN_CONNECT`) waits for the handshake: the bytes its
+//! SYN carried count only if it completes, else the call fails with the
+//! connection's error. A NULL buffer is `EFAULT` where Linux's copy would
+//! fault.
 
 use crate::run::consts;
 use crate::run::host::{
@@ -135,6 +140,9 @@ struct Fd {
     /// A blocking `send` in progress: (length asked, bytes queued so far,
     /// the socket's wakeup stamp when it went to sleep).
     sending: Option<(usize, usize, u64)>,
+    /// The bytes of `sending` went in a Fast Open SYN whose handshake is
+    /// not complete: they count only if it completes.
+    fastopen_wait: bool,
 }
 
 /// A netpath [`Stack`] as a packetdrill host (see the module docs).
@@ -200,9 +208,13 @@ impl NetpathHost {
         Ok(h)
     }
 
-    /// The host for [`crate::run::RunOptions`]' addresses (a /24).
+    /// The host for [`crate::run::RunOptions`]' addresses: a /24, or the
+    /// longest prefix the two share when they are not in one /24 (so that
+    /// the remote end is always on the link).
     pub fn for_options(opts: &crate::run::RunOptions) -> Result<NetpathHost, String> {
-        NetpathHost::new(opts.local_ip, 24, opts.remote_ip)
+        let common = (u32::from(opts.local_ip) ^ u32::from(opts.remote_ip)).leading_zeros();
+        let prefix = common.min(24) as u8;
+        NetpathHost::new(opts.local_ip, prefix, opts.remote_ip)
     }
 
     /// Stops the virtual clock once this much wall-clock time has passed:
@@ -269,17 +281,19 @@ impl NetpathHost {
 
     /// `send`/`sendmsg` of `len` bytes in iovec elements of `iov` bytes
     /// (see the module docs for blocking).
-    fn send_iov(&mut self, fd: i32, len: usize, iov: &[usize], flags: i32) -> SysResult {
+    fn send_iov(
+        &mut self,
+        fd: i32,
+        len: usize,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
         let id = self.id(fd)?;
-        for (f, what) in [
-            (MSG_FASTOPEN, "MSG_FASTOPEN (TCP Fast Open)"),
-            (MSG_OOB, "MSG_OOB (urgent data)"),
-        ] {
-            if flags & f != 0 {
-                return Err(unsupported(format!("send with {what}")));
-            }
+        if flags & MSG_OOB != 0 {
+            return Err(unsupported("send with MSG_OOB (urgent data)"));
         }
-        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY;
+        let known = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR | MSG_ZEROCOPY | MSG_FASTOPEN;
         if flags & !known != 0 {
             return Err(unsupported(format!("send flags {flags:#x}")));
         }
@@ -288,6 +302,33 @@ impl NetpathHost {
             Some((l, d, stamp)) if l == len && blocking => Some((d, stamp)),
             _ => None,
         };
+        if retry.is_some() && self.fd(fd)?.fastopen_wait {
+            // A blocking Fast Open send waits for its handshake
+            // (inet_wait_for_connect): a failed one returns its error, the
+            // data of the SYN uncounted.
+            match self.stack.tcp_state(id) {
+                Some(netpath::tcp::TcpState::SynSent | netpath::tcp::TcpState::SynRecv) => {
+                    return Err(SysError::WouldBlock)
+                }
+                Some(netpath::tcp::TcpState::Closed) | None => {
+                    if let Some(f) = self.fds.get_mut(&fd) {
+                        f.sending = None;
+                        f.fastopen_wait = false;
+                    }
+                    let e = self.stack.tcp_take_error(id).ok().flatten();
+                    return Err(errno(e.unwrap_or(netpath::sock::Errno::ECONNRESET)));
+                }
+                _ => {
+                    if let Some(f) = self.fds.get_mut(&fd) {
+                        f.fastopen_wait = false;
+                    }
+                }
+            }
+        }
+        let fastopen = flags & MSG_FASTOPEN != 0 || self.stack.tcp_fastopen_deferred(id);
+        if fastopen && retry.is_none() {
+            return self.send_fastopen(fd, id, len, iov, flags, to, blocking);
+        }
         let done = retry.map_or(0, |(d, _)| d);
         if let Some((_, stamp)) = retry {
             // A writer blocked for memory (sk_stream_wait_memory) sleeps
@@ -370,6 +411,57 @@ impl NetpathHost {
         }
     }
 
+    /// `sendto(MSG_FASTOPEN)`, or the first write of a deferred Fast Open
+    /// connect (`tcp_sendmsg_fastopen`).
+    #[allow(clippy::too_many_arguments)]
+    fn send_fastopen(
+        &mut self,
+        fd: i32,
+        id: SockId,
+        len: usize,
+        iov: &[usize],
+        flags: i32,
+        to: Option<SocketAddrV4>,
+        blocking: bool,
+    ) -> SysResult {
+        use netpath::tcp::fastopen_client::FastOpenSend;
+        // AF_UNSPEC (the unspecified address, port 0) cannot be connected.
+        if flags & MSG_FASTOPEN != 0 && to.is_some_and(|a| a.ip().is_unspecified() && a.port() == 0)
+        {
+            return Err(SysError::Errno(Errno("EOPNOTSUPP")));
+        }
+        let sf = SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+            zerocopy: flags & MSG_ZEROCOPY != 0,
+        };
+        let now = self.instant();
+        self.zeros(len);
+        let dst = to.map(|a| (*a.ip(), a.port()));
+        let r = self
+            .stack
+            .tcp_send_fastopen(now, id, dst, &self.zeros[..len], iov, sf, blocking);
+        self.after_call();
+        match r.map_err(errno)? {
+            FastOpenSend::Sent(n) => Ok(n as i64),
+            FastOpenSend::Connecting { copied } if !blocking => {
+                if copied > 0 {
+                    Ok(copied as i64)
+                } else {
+                    Err(SysError::Errno(Errno("EINPROGRESS")))
+                }
+            }
+            FastOpenSend::Connecting { copied } => {
+                let stamp = self.stack.tcp_wake_stamp();
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.sending = Some((len, copied, stamp));
+                    f.fastopen_wait = true;
+                }
+                Err(SysError::WouldBlock)
+            }
+        }
+    }
+
     fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
         let int = || match v {
             OptValue::Int(i) => Ok(*i),
@@ -393,6 +485,22 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             },
             (SOL_TCP, 18) => TcpOpt::UserTimeout(nonneg()?),
+            (SOL_TCP, 7) => TcpOpt::SynCnt(nonneg()?),
+            (SOL_TCP, 23) => TcpOpt::FastOpen(nonneg()?),
+            (SOL_TCP, 30) => TcpOpt::FastOpenConnect(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
+            (SOL_TCP, 33) => match v {
+                OptValue::Str(s) => TcpOpt::FastOpenKey(c_string_bytes(s)),
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            },
+            (SOL_TCP, 34) => TcpOpt::FastOpenNoCookie(match int()? {
+                0 => false,
+                1 => true,
+                _ => return Err(SysError::Errno(Errno::EINVAL)),
+            }),
             (SOL_TCP, 36) => TcpOpt::Inq(match int()? {
                 0 => false,
                 1 => true,
@@ -433,6 +541,45 @@ impl NetpathHost {
             _ => return Err(unsupported(opt_name(level, opt))),
         })
     }
+}
+
+/// The bytes of a C string literal's text (`\xf7\x63…`, `\\`, `\"`,
+/// `\n`, `\0`; other characters as UTF-8).
+fn c_string_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            continue;
+        }
+        match it.next() {
+            Some('x') => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while let Some(d) = it.peek().and_then(|c| c.to_digit(16)) {
+                    if n == 2 {
+                        break;
+                    }
+                    v = v * 16 + d;
+                    n += 1;
+                    it.next();
+                }
+                out.push(v as u8);
+            }
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('r') => out.push(b'\r'),
+            Some('0') => out.push(0),
+            Some(c) => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+            None => out.push(b'\\'),
+        }
+    }
+    out
 }
 
 /// The IPv4 packet inside an Ethernet frame as the NIC sent it (header,
@@ -547,6 +694,68 @@ impl PktHost for NetpathHost {
             .map_err(|e| Unsupported(e.to_string()))
     }
 
+    fn send_null_buf(
+        &mut self,
+        fd: i32,
+        len: usize,
+        flags: i32,
+        to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        use netpath::tcp::fastopen_client::FastOpenSend;
+        let id = self.id(fd)?;
+        let now = self.instant();
+        if flags & MSG_FASTOPEN != 0 || self.stack.tcp_fastopen_deferred(id) {
+            if flags & MSG_FASTOPEN != 0
+                && to.is_some_and(|a| a.ip().is_unspecified() && a.port() == 0)
+            {
+                return Err(SysError::Errno(Errno("EOPNOTSUPP")));
+            }
+            let dst = to.map(|a| (*a.ip(), a.port()));
+            let r = self.stack.tcp_send_fastopen_fault(now, id, dst);
+            self.after_call();
+            match r.map_err(errno)? {
+                // The connect goes on; nothing was copied (Linux: the
+                // connect's EINPROGRESS, or EFAULT once connected).
+                FastOpenSend::Connecting { .. } if !self.blocking(fd) => {
+                    return Err(SysError::Errno(Errno("EINPROGRESS")))
+                }
+                FastOpenSend::Connecting { .. } => return Err(SysError::Errno(Errno::EFAULT)),
+                FastOpenSend::Sent(_) => {}
+            }
+        }
+        // tcp_sendmsg's checks, then the copy faults.
+        let r = self.stack.tcp_send(now, id, &[], SendFlags::default());
+        self.after_call();
+        match r {
+            Ok(_) if len > 0 => Err(SysError::Errno(Errno::EFAULT)),
+            Ok(n) => Ok(n as i64),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    fn recv_null_buf(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
+        let id = self.id(fd)?;
+        // Queued data would be copied: the copy faults.
+        if len > 0 && self.stack.tcp_inq(id).map_err(errno)? > 0 {
+            return Err(SysError::Errno(Errno::EFAULT));
+        }
+        self.recv(fd, len, flags)
+    }
+
+    fn counters(&self) -> Option<Vec<(String, u64)>> {
+        let tcp = self.stack.tcp_mib().fields();
+        let ext = self.stack.tcp_ext_mib().fields();
+        let mut out: Vec<(String, u64)> =
+            tcp.iter().map(|(n, v)| (format!("Tcp{n}"), *v)).collect();
+        out.extend(ext.iter().map(|(n, v)| (format!("TcpExt{n}"), *v)));
+        Some(out)
+    }
+
+    fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
+        self.stack.tcp_fastopen_cache_flush();
+        Ok(())
+    }
+
     fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult {
         if domain != 2 {
             let d = consts::name("AF_", domain.into()).unwrap_or("this address family");
@@ -567,6 +776,7 @@ impl PktHost for NetpathHost {
                 id,
                 nonblock: ty & 0x800 != 0,
                 sending: None,
+                fastopen_wait: false,
             },
         );
         Ok(fd.into())
@@ -602,6 +812,7 @@ impl PktHost for NetpathHost {
                         id: child,
                         nonblock: false,
                         sending: None,
+                        fastopen_wait: false,
                     },
                 );
                 Ok(nfd.into())
@@ -657,8 +868,8 @@ impl PktHost for NetpathHost {
         }
     }
 
-    fn send(&mut self, fd: i32, len: usize, flags: i32, _to: Option<SocketAddrV4>) -> SysResult {
-        self.send_iov(fd, len, &[len], flags)
+    fn send(&mut self, fd: i32, len: usize, flags: i32, to: Option<SocketAddrV4>) -> SysResult {
+        self.send_iov(fd, len, &[len], flags, to)
     }
 
     fn sendmsg(
@@ -666,9 +877,9 @@ impl PktHost for NetpathHost {
         fd: i32,
         iov: &[usize],
         flags: i32,
-        _to: Option<SocketAddrV4>,
+        to: Option<SocketAddrV4>,
     ) -> SysResult {
-        self.send_iov(fd, iov.iter().sum(), iov, flags)
+        self.send_iov(fd, iov.iter().sum(), iov, flags, to)
     }
 
     fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {
@@ -739,7 +950,13 @@ impl PktHost for NetpathHost {
             | TcpOpt::ReuseAddr(x)
             | TcpOpt::ReusePort(x)
             | TcpOpt::Inq(x)
-            | TcpOpt::ZeroCopy(x) => b(x),
+            | TcpOpt::ZeroCopy(x)
+            | TcpOpt::FastOpenConnect(x)
+            | TcpOpt::FastOpenNoCookie(x) => b(x),
+            TcpOpt::FastOpen(x) => n(x.into()),
+            TcpOpt::FastOpenKey(k) => {
+                OptValue::Str(k.iter().map(|b| format!("\\x{b:02x}")).collect())
+            }
             TcpOpt::MaxSeg(x) => n(x.into()),
             TcpOpt::KeepIdle(x)
             | TcpOpt::KeepIntvl(x)
@@ -747,6 +964,7 @@ impl PktHost for NetpathHost {
             | TcpOpt::UserTimeout(x)
             | TcpOpt::NotSentLowat(x)
             | TcpOpt::Mark(x)
+            | TcpOpt::SynCnt(x)
             | TcpOpt::Priority(x) => n(x.into()),
             TcpOpt::RcvBuf(x) | TcpOpt::SndBuf(x) => n(x as u64),
             TcpOpt::Linger(l) => OptValue::Linger {

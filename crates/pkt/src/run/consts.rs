@@ -56,6 +56,7 @@ const SYSCALL: &[(&str, i64)] = &[
     ("TCP_NOTSENT_LOWAT", 25),
     ("TCP_FASTOPEN_CONNECT", 30),
     ("TCP_FASTOPEN_KEY", 33),
+    ("TCP_FASTOPEN_NO_COOKIE", 34),
     ("TCP_INQ", 36),
     ("TCP_CM_INQ", 36),
     ("IP_TOS", 1),

@@ -88,6 +88,8 @@ pub(super) struct Engine<'h> {
     pub ip_id: u16,
     /// Whether a stale sent packet fails the current step.
     pub check_stale: bool,
+    /// The counters at the last `nstat`.
+    pub nstat: std::collections::HashMap<String, u64>,
 }
 
 impl<'h> Engine<'h> {
@@ -115,6 +117,7 @@ impl<'h> Engine<'h> {
             py_vars: HashMap::new(),
             ip_id: 1,
             check_stale: true,
+            nstat: Default::default(),
         }
     }
 
@@ -137,8 +140,16 @@ impl<'h> Engine<'h> {
         let mut acc = self.opts.trailing_packets_fail;
         for (i, s) in steps.iter().enumerate().rev() {
             stale_fails[i] = acc;
-            if let Action::Expect { .. } = s.action {
-                acc = !matches!(s.time, Some(Time::Any) | Some(Time::Range(..)));
+            match &s.action {
+                Action::Expect { .. } => {
+                    acc = !matches!(s.time, Some(Time::Any) | Some(Time::Range(..)));
+                }
+                // A socket() before the next `>` line puts a new socket
+                // under test: packetdrill ignores the older ones' packets.
+                Action::Call(c) if matches!(c.kind, super::plan::CallKind::Socket { .. }) => {
+                    acc = false;
+                }
+                _ => {}
             }
         }
         let mut last_line = 0;
@@ -206,6 +217,15 @@ impl<'h> Engine<'h> {
             let sent = packet::parse(&bytes).unwrap_or(Sent::Other(255));
             self.queue.push_back((t, sent));
         }
+        self.drop_stale();
+    }
+
+    /// Forgets queued packets of connections older than the newest one
+    /// (packetdrill ignores packets not of the socket under test).
+    fn drop_stale(&mut self) {
+        let mapper = &self.mapper;
+        self.queue
+            .retain(|(_, sent)| !matches!(sent, Sent::Tcp(s) if mapper.is_stale(s)));
     }
 
     /// Advances the clock to `target` (ns), retrying a pending blocking call
@@ -246,6 +266,7 @@ impl<'h> Engine<'h> {
 
     /// A packet sent before `at - tolerance` that no `>` line took.
     fn check_unexpected(&mut self, line: u32, at_ns: u64) -> Result<(), Stop> {
+        self.drop_stale();
         if let Some((t, sent)) = self.queue.front().cloned() {
             if t.saturating_add(self.tol_ns) < at_ns {
                 let what = self.describe(&sent);
@@ -297,6 +318,13 @@ impl<'h> Engine<'h> {
         };
         let at_ns = self.ns(at_us);
         self.advance_to(at_ns, false)?;
+        if let Action::Call(c) = &step.action {
+            if matches!(c.kind, super::plan::CallKind::Socket { .. }) {
+                // A new socket goes under test: packetdrill no longer
+                // looks at the older ones' packets.
+                self.mapper.stale_before = self.mapper.conns.len();
+            }
+        }
         if self.check_stale {
             self.check_unexpected(line, at_ns)?;
         }
@@ -340,7 +368,7 @@ impl<'h> Engine<'h> {
                     unsupported(line, "an ICMP error before any connection exists")
                 })?;
                 let c = &self.mapper.conns[conn];
-                let lisn = self.mapper.local_isn(conn);
+                let lisn = self.mapper.local_isn(conn, false);
                 let q = Segment {
                     src: self.opts.local_ip,
                     dst: self.opts.remote_ip,
@@ -381,6 +409,31 @@ impl<'h> Engine<'h> {
                             .host
                             .root_pfifo(*limit)
                             .map_err(|e| unsupported(line, format!("tc qdisc: {}", e.0)))?,
+                        ShellCmd::NstatReset => {
+                            let c = self.host.counters().ok_or_else(|| {
+                                unsupported(line, "nstat (the host has no counters)")
+                            })?;
+                            self.nstat = c.into_iter().collect();
+                        }
+                        ShellCmd::NstatHas(name) => {
+                            let c = self.host.counters().ok_or_else(|| {
+                                unsupported(line, "nstat (the host has no counters)")
+                            })?;
+                            let now = c.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+                            let before = self.nstat.get(name).copied().unwrap_or(0);
+                            if now == before {
+                                return Err(fail(
+                                    line,
+                                    format!("nstat to show {name}"),
+                                    "it did not change".to_string(),
+                                ));
+                            }
+                            self.nstat = c.into_iter().collect();
+                        }
+                        ShellCmd::FlushTcpMetrics => self
+                            .host
+                            .flush_tcp_metrics()
+                            .map_err(|e| unsupported(line, e.0))?,
                         ShellCmd::Sysctl { name, value } => {
                             self.host.sysctl(name, value).map_err(|e| {
                                 unsupported(line, format!("sysctl {name}={value}: {}", e.0))
@@ -513,8 +566,10 @@ impl<'h> Engine<'h> {
                 Want::new(
                     seg,
                     ecn,
-                    self.mapper.local_isn(ci),
-                    self.mapper.remote_isn,
+                    self.mapper
+                        .local_isn(ci, seg.flags.has(crate::ast::TcpFlags::SYN)),
+                    self.mapper
+                        .remote_isn(ci, seg.flags.has(crate::ast::TcpFlags::SYN)),
                     self.mapper.ts_offset,
                     slack,
                 )

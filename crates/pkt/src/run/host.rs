@@ -282,6 +282,7 @@ tcp_info!(
     tcpi_reord_seen,
     tcpi_rcv_ooopack,
     tcpi_snd_wnd,
+    tcpi_fastopen_client_fail,
 );
 
 /// A TCP/IPv4 stack under test, driven by the packetdrill runner.
@@ -325,6 +326,35 @@ pub trait PktHost {
     fn route(&mut self, r: &super::shell::RouteSpec) -> Result<(), Unsupported> {
         let _ = r;
         Err(Unsupported("ip route on this host".into()))
+    }
+    /// `write`/`send`/`sendto` of `len` bytes from a NULL buffer: what
+    /// Linux does when copying from the user's memory faults.
+    fn send_null_buf(
+        &mut self,
+        _fd: i32,
+        _len: usize,
+        _flags: i32,
+        _to: Option<SocketAddrV4>,
+    ) -> SysResult {
+        Err(SysError::Unsupported(
+            "a NULL buffer pointer (EFAULT)".into(),
+        ))
+    }
+    /// `read`/`recv` into a NULL buffer, likewise.
+    fn recv_null_buf(&mut self, _fd: i32, _len: usize, _flags: i32) -> SysResult {
+        Err(SysError::Unsupported(
+            "a NULL buffer pointer (EFAULT)".into(),
+        ))
+    }
+    /// The SNMP counters as `nstat` names them (`TcpExtListenDrops`...),
+    /// if the host has them.
+    fn counters(&self) -> Option<Vec<(String, u64)>> {
+        None
+    }
+    /// `ip tcp_metrics flush all`: forgets what the stack learned per
+    /// destination (Fast Open cookies among it).
+    fn flush_tcp_metrics(&mut self) -> Result<(), Unsupported> {
+        Err(Unsupported("ip tcp_metrics flush".into()))
     }
 
     // --- socket calls (see the module docs for blocking) ---

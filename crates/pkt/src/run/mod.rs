@@ -75,6 +75,9 @@ pub struct RunOptions {
     /// because of that), so the default is `false`; a packet before a later
     /// exact-time `>` line always fails.
     pub trailing_packets_fail: bool,
+    /// Symbols substituted in the script's text before it is parsed
+    /// (packetdrill's `-D NAME=VALUE`), e.g. `TFO_COOKIE`.
+    pub defines: Vec<(String, String)>,
 }
 
 impl Default for RunOptions {
@@ -91,8 +94,33 @@ impl Default for RunOptions {
             strict_defaults: false,
             any_time_limit_usecs: 10_000_000,
             trailing_packets_fail: false,
+            defines: Vec::new(),
         }
     }
+}
+
+/// `text` with each whole-word occurrence of a define's name replaced by
+/// its value.
+pub fn apply_defines(text: &str, defines: &[(String, String)]) -> String {
+    if defines.is_empty() {
+        return text.to_string();
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(word) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| !word(c)).unwrap_or(tail.len());
+        let w = &tail[..end];
+        match defines.iter().find(|(n, _)| n == w) {
+            Some((_, v)) => out.push_str(v),
+            None => out.push_str(w),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// How a script ended.
@@ -177,7 +205,8 @@ pub fn run_source(
     host: &mut dyn PktHost,
     opts: &RunOptions,
 ) -> ScriptResult {
-    let outcome = match crate::parse(text) {
+    let text = apply_defines(text, &opts.defines);
+    let outcome = match crate::parse(&text) {
         Ok(script) => run_script(&script, host, opts),
         Err(e) => Outcome::Error {
             line: e.line,

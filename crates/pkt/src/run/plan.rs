@@ -113,6 +113,8 @@ pub struct Call {
     pub ret: i64,
     /// The expected errno name, when `ret` is -1.
     pub errno: Option<String>,
+    /// A read or write given a NULL buffer (the `EFAULT` tests).
+    pub null_buf: bool,
 }
 
 /// A socket address as the script gives it.
@@ -322,6 +324,11 @@ fn settings(options: &[ScriptOption]) -> Result<ScriptSettings, PlanError> {
             "tolerance_usecs" => s.tolerance_usecs = Some(v.parse().map_err(|_| bad(o))?),
             "tcp_ts_tick_usecs" => s.ts_tick_usecs = Some(v.parse().map_err(|_| bad(o))?),
             "strict_segments" => s.strict_segments = true,
+            // Inbound TS ecr values are mapped to the stack's clock by the
+            // TS offset: what this option asks packetdrill to do for every
+            // value (without it, packetdrill maps only values the stack
+            // sent, which the offset maps the same way).
+            "tcp_ts_ecr_scaled" => {}
             "ip_version" if v == "ipv4" => {}
             "local_ip" | "remote_ip" => match v.parse::<Ipv4Addr>() {
                 Ok(a) if o.name == "local_ip" => s.local_ip = Some(a),
@@ -352,9 +359,13 @@ fn packet(p: &Packet) -> Action {
                 Some(tc) => tc,
                 None => return Action::Unsupported(format!("ICMP `{m}`")),
             };
-            let Some(quoted) = m.quoted else {
-                return Action::Unsupported(format!("ICMP without a quoted segment `{m}`"));
-            };
+            // Without `[seq]`, packetdrill quotes a TCP header whose
+            // sequence number is 0 (script-relative) and no payload.
+            let quoted = m.quoted.unwrap_or(crate::ast::SeqRange {
+                start: 0,
+                end: 0,
+                len: 0,
+            });
             Action::InjectIcmp {
                 icmp_type: t,
                 code: c,
@@ -463,24 +474,22 @@ fn addr(e: &Expr) -> Result<Addr, String> {
 fn call(sc: &Syscall) -> Result<Call, String> {
     let ret = int(&sc.result.value).map_err(|e| format!("{}: result {e}", sc.name))?;
     let kind = call_kind(sc).map_err(|e| format!("{}: {e}", sc.name))?;
+    let buffer_call = matches!(
+        sc.name.as_str(),
+        "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+    );
+    let null_buf = buffer_call && matches!(arg(sc, 1), Ok(Expr::Ident(n)) if n == "NULL");
     Ok(Call {
         name: sc.name.clone(),
         kind,
         ret,
+        null_buf,
         errno: sc.result.errno.clone(),
     })
 }
 
 fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
     let a = |i| arg(sc, i);
-    // A NULL buffer (`EFAULT` tests): hosts get lengths, not pointers.
-    let buffer_call = matches!(
-        sc.name.as_str(),
-        "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
-    );
-    if buffer_call && matches!(a(1), Ok(Expr::Ident(n)) if n == "NULL") {
-        return Err("a NULL buffer pointer (EFAULT) cannot be passed to a host".into());
-    }
     let fd = || int(a(0)?);
     Ok(match sc.name.as_str() {
         "socket" => CallKind::Socket {
@@ -539,6 +548,10 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             flags: int_i32(a(3)?)?,
             to: match a(4)? {
                 Expr::Ellipsis => Some(Addr::Default),
+                // AF_UNSPEC: the unspecified address, port 0.
+                Expr::Ident(f) if f == "AF_UNSPEC" => {
+                    Some(Addr::Explicit(Ipv4Addr::UNSPECIFIED, 0))
+                }
                 Expr::Int(0) | Expr::Ident(_) => None,
                 e => Some(addr(e)?),
             },
@@ -756,7 +769,8 @@ fn msghdr(e: &Expr, send: bool) -> Result<MsgHdr, String> {
         };
         match key {
             "msg_name" => {
-                if send && f.value != Expr::Ellipsis {
+                if send {
+                    // `msg_name(...)=...`: the obvious (remote) address.
                     to = Some(addr(&f.value)?);
                 }
             }

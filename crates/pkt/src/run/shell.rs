@@ -29,6 +29,14 @@ pub enum ShellCmd {
     /// the test device (a point-to-point tun in packetdrill, so the
     /// gateway changes nothing) with those metrics.
     Route(RouteSpec),
+    /// `ip tcp_metrics flush all`.
+    FlushTcpMetrics,
+    /// `nstat`: remembers the counters (nstat prints what changed since
+    /// its last run).
+    NstatReset,
+    /// `nstat | grep NAME`: NAME changed since the last `nstat` (else grep
+    /// fails, and so does the script).
+    NstatHas(String),
 }
 
 /// The route an `ip route` command sets.
@@ -46,6 +54,36 @@ pub struct RouteSpec {
     pub mtu_lock: bool,
     /// `initcwnd N`.
     pub initcwnd: Option<u32>,
+}
+
+/// Sysctls Linux 6.18 does not have: a command setting one fails there
+/// (and the alternative after `||` runs).
+const ABSENT_SYSCTLS: &[&str] = &["net.ipv4.tcp_fastopen_cookies"];
+
+/// The line without output redirections to `/dev/null`.
+fn strip_redirections(line: &str) -> String {
+    let mut out = line.to_string();
+    for r in [
+        "&> /dev/null",
+        "&>/dev/null",
+        "2>&1",
+        "> /dev/null",
+        ">/dev/null",
+    ] {
+        out = out.replace(r, " ");
+    }
+    out
+}
+
+/// One command of a line (no `||`).
+fn parse_one(line: &str) -> Result<Vec<ShellCmd>, String> {
+    let toks = tokens(line);
+    match toks.as_slice() {
+        ["ip", "tcp_metrics", "flush", ..] => Ok(vec![ShellCmd::FlushTcpMetrics]),
+        ["nstat"] => Ok(vec![ShellCmd::NstatReset]),
+        ["nstat", "|", "grep", name] => Ok(vec![ShellCmd::NstatHas(name.to_string())]),
+        _ => Err(line.to_string()),
+    }
 }
 
 /// What packetdrill's `../common/defaults.sh` sets (see
@@ -73,6 +111,10 @@ pub const DEFAULT_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_pacing_ca_ratio", "120"),
     ("net.ipv4.tcp_notsent_lowat", "4294967295"),
     ("net.ipv4.tcp_fastopen", "0x70403"),
+    (
+        "net.ipv4.tcp_fastopen_key",
+        "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4",
+    ),
     ("net.ipv4.tcp_syncookies", "1"),
 ];
 
@@ -110,6 +152,31 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
     let mut out = Vec::new();
     for line in joined.lines() {
         let line = strip_comment(line).trim();
+        let stripped = strip_redirections(line);
+        if stripped.contains("||") {
+            // `a || b`: b runs when a fails, as a sysctl Linux lacks does.
+            let alts: Vec<&str> = stripped.split("||").map(str::trim).collect();
+            let mut chosen = None;
+            for alt in &alts {
+                let cmds = match parse(alt) {
+                    Ok(c) => c,
+                    Err(_) => parse_one(alt)?,
+                };
+                let fails = cmds.iter().any(|c| {
+                    matches!(c, ShellCmd::Sysctl { name, .. } if ABSENT_SYSCTLS.contains(&name.as_str()))
+                });
+                if !fails {
+                    chosen = Some(cmds);
+                    break;
+                }
+            }
+            out.extend(chosen.ok_or_else(|| line.to_string())?);
+            continue;
+        }
+        if let Ok(cmds) = parse_one(stripped.trim()) {
+            out.extend(cmds);
+            continue;
+        }
         let toks = tokens(line);
         let Some(&first) = toks.first() else {
             continue;

@@ -67,6 +67,13 @@ impl Engine<'_> {
     ) -> Result<Option<()>, Stop> {
         let fd = c.kind.fd().map(|f| self.hfd(f));
         let res: SysResult = match &c.kind {
+            CallKind::Send { len, flags, to, .. } if c.null_buf => {
+                let to = to.map(|a| self.remote_addr(a));
+                self.host.send_null_buf(fd.unwrap_or(-1), *len, *flags, to)
+            }
+            CallKind::Recv { len, flags, .. } if c.null_buf => {
+                self.host.recv_null_buf(fd.unwrap_or(-1), *len, *flags)
+            }
             CallKind::Socket {
                 domain,
                 ty,
@@ -143,9 +150,17 @@ impl Engine<'_> {
                 let f = fd.unwrap_or(-1);
                 let to = to.map(|a| self.remote_addr(a));
                 if first && flags & MSG_FASTOPEN != 0 {
-                    if let Some(a) = to {
-                        self.mapper
-                            .add_active(self.bound.get(&f).copied(), a.port());
+                    // A Fast Open sendto connects, as connect() does.
+                    if let Some(a) = to.filter(|a| a.port() != 0) {
+                        let known = self.last_sock == Some(f)
+                            && self.mapper.cur.is_some_and(|i| {
+                                self.mapper.conns.get(i).is_some_and(|c| c.active)
+                            });
+                        if !known {
+                            self.mapper
+                                .add_active(self.bound.get(&f).copied(), a.port());
+                        }
+                        self.last_sock = Some(f);
                     }
                 }
                 match iov {
@@ -268,6 +283,9 @@ impl Engine<'_> {
                             if i64::from(ty) & O_NONBLOCK != 0 {
                                 self.nonblock.insert(h);
                             }
+                            // The new socket is under test: packetdrill
+                            // ignores the older ones' packets from now on.
+                            self.mapper.stale_before = self.mapper.conns.len();
                         }
                         CallKind::EpollCreate { .. } => {}
                         _ => self.last_sock = Some(h),

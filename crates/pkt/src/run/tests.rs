@@ -604,13 +604,19 @@ fn shell_commands() {
     let has = |n: &str, v: &str| f.sysctls.contains(&(n.to_string(), v.to_string()));
     assert!(has("net.ipv4.tcp_min_tso_segs", "10"));
     assert!(has("net.ipv4.tcp_sack", "0"));
-    let o = run("0 `nstat > /dev/null`\n", &mut Fake::new());
+    let o = run("0 `tc qdisc show`\n", &mut Fake::new());
     assert_eq!(
         o,
         Outcome::Unsupported {
             line: 1,
-            reason: "shell command `nstat > /dev/null`".into()
+            reason: "shell command `tc qdisc show`".into()
         }
+    );
+    // nstat needs the host's counters.
+    let o = run("0 `nstat > /dev/null`\n", &mut Fake::new());
+    assert!(
+        matches!(&o, Outcome::Unsupported { line: 1, reason } if reason.contains("nstat")),
+        "{o}"
     );
     let o = run("0 `sysctl -q net.ipv4.unknown_knob=1`\n", &mut Fake::new());
     assert!(matches!(o, Outcome::Unsupported { line: 1, .. }), "{o}");
@@ -788,7 +794,7 @@ fn planning_decodes_calls() {
         CallKind::Send {
             len: 30,
             flags: 0x8000,
-            to: None,
+            to: Some(super::plan::Addr::Default),
             ..
         }
     ));
@@ -1049,4 +1055,32 @@ fn run_source_reports_parse_errors() {
     let ok = run_source("x/ok.pkt", SERVER, &mut Fake::new(), &RunOptions::default());
     assert_eq!(ok.outcome, Outcome::Pass);
     assert_eq!(ok.line(), "PASS        x/ok.pkt");
+}
+
+#[test]
+fn defines_replace_whole_words() {
+    let d = vec![("TFO_COOKIE".to_string(), "00aa".to_string())];
+    assert_eq!(
+        super::apply_defines("<FO TFO_COOKIE,nop> TFO_COOKIEX", &d),
+        "<FO 00aa,nop> TFO_COOKIEX"
+    );
+}
+
+#[test]
+fn shell_alternatives_and_metrics() {
+    use super::shell::{parse, ShellCmd};
+    // tcp_fastopen_cookies is not a Linux sysctl: the `||` branch runs.
+    let cmds = parse(
+        "sysctl -q net.ipv4.tcp_fastopen_cookies=0 &> /dev/null || ip tcp_metrics flush all &> /dev/null",
+    )
+    .unwrap();
+    assert_eq!(cmds, vec![ShellCmd::FlushTcpMetrics]);
+    assert_eq!(
+        parse("nstat > /dev/null").unwrap(),
+        vec![ShellCmd::NstatReset]
+    );
+    assert_eq!(
+        parse("nstat | grep TcpExtOutOfWindowIcmps > /dev/null").unwrap(),
+        vec![ShellCmd::NstatHas("TcpExtOutOfWindowIcmps".into())]
+    );
 }

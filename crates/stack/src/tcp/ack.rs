@@ -213,7 +213,7 @@ impl Stack {
 
     /// `tcp_clean_rtx_queue()`: frees what `ack` covers; returns the RTT
     /// sample of the newest segment acked that was never retransmitted.
-    fn tcp_clean_rtx_queue(
+    pub(crate) fn tcp_clean_rtx_queue(
         &mut self,
         sk: &mut TcpSock,
         ack: TcpSeqNumber,

@@ -96,6 +96,17 @@ pub enum TcpOpt {
     Inq(bool),
     /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
     ZeroCopy(bool),
+    /// `TCP_SYNCNT`: SYN retransmissions before connect() gives up.
+    SynCnt(u32),
+    /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
+    FastOpen(u32),
+    /// `TCP_FASTOPEN_CONNECT`: `connect()` defers the SYN to the first
+    /// write, which sends data in it.
+    FastOpenConnect(bool),
+    /// `TCP_FASTOPEN_NO_COOKIE`: data in the SYN without a cookie.
+    FastOpenNoCookie(bool),
+    /// `TCP_FASTOPEN_KEY`: 16 bytes (primary) or 32 (primary, backup).
+    FastOpenKey(Vec<u8>),
     /// `IP_TTL`.
     Ttl(u8),
     /// `IP_TOS`.
@@ -194,6 +205,15 @@ impl Stack {
             backlog: backlog.min(somax),
             ..ListenState::default()
         });
+        // inet_listen: with TFO_SERVER_WO_SOCKOPT1, every listener gets a
+        // Fast Open queue as long as its backlog (fastopen_queue_tune).
+        let tfo = self.tcp.settings.fastopen;
+        if tfo & super::fastopen::TFO_SERVER_WO_SOCKOPT1 != 0
+            && tfo & super::fastopen::TFO_SERVER_ENABLE != 0
+            && sk.fo.max_qlen == 0
+        {
+            sk.fo.max_qlen = backlog.min(somax);
+        }
         self.tcp_set_state(&mut sk, TcpState::Listen);
         self.tcp.put(sk);
         Ok(())
@@ -239,6 +259,8 @@ impl Stack {
         let sk = self.tcp_user_mut(id)?;
         if sk.connecting {
             return match sk.state {
+                // A deferred Fast Open connect counts as connected.
+                TcpState::SynSent if sk.fo.defer_connect => Err(Errno::EISCONN),
                 TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
                 TcpState::Closed => {
                     sk.connecting = false;
@@ -257,6 +279,34 @@ impl Stack {
         if port == 0 {
             return Err(Errno::ECONNREFUSED);
         }
+        let mut sk = self.tcp_v4_connect_prepare(id, addr, port)?;
+        if sk.fo.connect {
+            // TCP_FASTOPEN_CONNECT (tcp_fastopen_defer_connect): with a
+            // cookie cached, connect() returns at once and the first write
+            // sends the SYN with data; else the SYN requests a cookie.
+            if self.tcp_fastopen_defer_connect(&mut sk) {
+                sk.fo.defer_connect = true;
+                self.tcp_sock_done(sk);
+                return Ok(());
+            }
+            self.tcp_send_syn_data(&mut sk, &[], false, false);
+        } else {
+            self.tcp_send_syn(&mut sk, false);
+        }
+        self.tcp_sock_done(sk);
+        Err(Errno::EINPROGRESS)
+    }
+
+    /// `tcp_v4_connect` up to the SYN: route, source address and port,
+    /// ISN, the options to offer; the socket (taken out of the table) is
+    /// in SYN_SENT.
+    pub(crate) fn tcp_v4_connect_prepare(
+        &mut self,
+        id: SockId,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<Box<super::sock::TcpSock>, Errno> {
+        let sk = self.tcp_user(id)?;
         let (laddr, bound) = (sk.local.0, sk.bound);
         let (oif, mark) = (sk.ip_opts.oif.or(sk.bind_opts.bound_dev), sk.ip_opts.mark);
         let saddr_opt = (!laddr.is_unspecified()).then_some(laddr);
@@ -308,9 +358,7 @@ impl Stack {
         self.tcp.mib.active_opens += 1;
         self.tracer
             .event_detail(self.now, "tcp_v4_connect", None, u64::from(id.0));
-        self.tcp_send_syn(&mut sk, false);
-        self.tcp_sock_done(sk);
-        Err(Errno::EINPROGRESS)
+        Ok(sk)
     }
 
     /// `recv()` / `read()` (`tcp_recvmsg`): copies queued bytes into `buf`
@@ -529,7 +577,7 @@ impl Stack {
         self.tcp.hash.unlisten(sk.id);
         for child in l.children {
             if let Some(mut c) = self.tcp.take(child) {
-                if c.state != TcpState::SynRecv {
+                if c.state != TcpState::SynRecv || c.fo.passive_child {
                     self.tcp_send_active_reset(&mut c);
                     self.tcp.ext.tcp_abort_on_close += 1;
                 }
@@ -610,6 +658,10 @@ impl Stack {
         ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || sk.err.is_some();
         ev.writable = sk.state.can_send() && !sk.shutdown.snd && self.sk_stream_is_writeable(sk, 1);
         if closed && sk.connecting {
+            ev.writable = true;
+        }
+        // A deferred Fast Open connect is writable: the write sends the SYN.
+        if sk.state == TcpState::SynSent && sk.fo.defer_connect {
             ev.writable = true;
         }
         ev
@@ -750,6 +802,38 @@ impl Stack {
                 }
                 TcpOpt::Inq(on) => sk.recvmsg_inq = on,
                 TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
+                TcpOpt::SynCnt(n) => {
+                    if !(1..=127).contains(&n) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.syn_retries = Some(n);
+                }
+                TcpOpt::FastOpen(qlen) => {
+                    if !matches!(sk.state, TcpState::Closed | TcpState::Listen) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.max_qlen = qlen.min(self.tcp.settings.somaxconn);
+                }
+                TcpOpt::FastOpenConnect(on) => {
+                    if self.tcp.settings.fastopen & super::fastopen::TFO_CLIENT_ENABLE == 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                    if sk.state != TcpState::Closed {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.connect = on;
+                }
+                TcpOpt::FastOpenNoCookie(on) => {
+                    if !matches!(sk.state, TcpState::Closed | TcpState::Listen) {
+                        return Err(Errno::EINVAL);
+                    }
+                    sk.fo.no_cookie = on;
+                }
+                TcpOpt::FastOpenKey(bytes) => {
+                    let keys = super::fastopen::FastOpenKeys::from_bytes(&bytes)
+                        .map_err(|_| Errno::EINVAL)?;
+                    sk.fo.keys = Some(keys);
+                }
                 TcpOpt::NotSentLowat(v) => {
                     sk.notsent_lowat = (v != 0).then_some(v);
                     self.sk_stream_write_space(&mut sk);
@@ -807,6 +891,17 @@ impl Stack {
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
             TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
+            TcpOpt::SynCnt(_) => TcpOpt::SynCnt(sk.syn_retries.unwrap_or(st.syn_retries)),
+            TcpOpt::FastOpen(_) => TcpOpt::FastOpen(sk.fo.max_qlen),
+            TcpOpt::FastOpenConnect(_) => TcpOpt::FastOpenConnect(sk.fo.connect),
+            TcpOpt::FastOpenNoCookie(_) => TcpOpt::FastOpenNoCookie(sk.fo.no_cookie),
+            TcpOpt::FastOpenKey(_) => {
+                let k = sk
+                    .fo
+                    .keys
+                    .unwrap_or_else(|| self.tcp_fastopen_keys_default());
+                TcpOpt::FastOpenKey(k.keys().concat())
+            }
             TcpOpt::Ttl(_) => TcpOpt::Ttl(sk.ip_opts.ttl.unwrap_or(self.ip.sysctl.ip_default_ttl)),
             TcpOpt::Tos(_) => TcpOpt::Tos(sk.ip_opts.tos),
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),

@@ -10,6 +10,8 @@ use crate::stack::Stack;
 pub const TCPI_OPT_TIMESTAMPS: u8 = 1;
 pub const TCPI_OPT_SACK: u8 = 2;
 pub const TCPI_OPT_WSCALE: u8 = 4;
+/// Data in the SYN was acknowledged (client) or accepted (server).
+pub const TCPI_OPT_SYN_DATA: u8 = 32;
 
 /// The fields of `struct tcp_info`, named without the `tcpi_` prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +67,9 @@ pub struct TcpInfo {
     pub busy_time: u64,
     pub rwnd_limited: u64,
     pub sndbuf_limited: u64,
+    /// Why the last Fast Open attempt sent no data in the SYN or had it
+    /// unacknowledged (`TFO_*` of [`super::fastopen`]).
+    pub fastopen_client_fail: u8,
 }
 
 impl TcpInfo {
@@ -121,6 +126,10 @@ impl TcpInfo {
             ("tcpi_busy_time", self.busy_time),
             ("tcpi_rwnd_limited", self.rwnd_limited),
             ("tcpi_sndbuf_limited", self.sndbuf_limited),
+            (
+                "tcpi_fastopen_client_fail",
+                u64::from(self.fastopen_client_fail),
+            ),
         ]
     }
 }
@@ -141,6 +150,9 @@ impl Stack {
         }
         if sk.wscale_ok {
             options |= TCPI_OPT_WSCALE;
+        }
+        if sk.fo.syn_data_acked {
+            options |= TCPI_OPT_SYN_DATA;
         }
         let ca_state = match sk.cc.ca_state {
             super::cong::CaState::Open => 0,
@@ -216,6 +228,7 @@ impl Stack {
             sndbuf_limited: sk
                 .chrono(super::sock::Chrono::SndbufLimited, now)
                 .as_micros(),
+            fastopen_client_fail: sk.fo.client_fail,
         })
     }
 }

@@ -252,7 +252,16 @@ impl Stack {
 
     /// Puts a socket back after work on it: freed if dead, timers rearmed.
     pub(crate) fn tcp_sock_done(&mut self, mut sk: Box<TcpSock>) {
-        let dead = sk.state == TcpState::Closed && (sk.orphan || sk.parent.is_some());
+        // A child in its listener's accept queue stays there, even reset,
+        // until accepted (its data and error are still read) or the
+        // listener closes.
+        let queued = sk.parent.is_some_and(|p| {
+            self.tcp
+                .get(p)
+                .and_then(|l| l.listen.as_ref())
+                .is_some_and(|l| l.accept_queue.contains(&sk.id))
+        });
+        let dead = sk.state == TcpState::Closed && (sk.orphan || (sk.parent.is_some() && !queued));
         if dead {
             let id = sk.id;
             let parent = sk.parent;
@@ -329,7 +338,15 @@ impl Stack {
             return;
         }
         let prior_state = sk.state;
-        if sk.state == TcpState::SynRecv {
+        if sk.state == TcpState::SynRecv && sk.fo.passive_child {
+            // A Fast Open child may have sent data already: the ACK must
+            // cover the SYN and nothing unsent (tcp_ack's check).
+            if seg.ack.before(sk.snd_una) || seg.ack.after(sk.snd_nxt) || seg.flags.rst() {
+                self.tcp_v4_send_reset_seg(seg);
+                self.kfree_skb(skb, DropReason::TcpInvalidAckSequence);
+                return;
+            }
+        } else if sk.state == TcpState::SynRecv {
             // The ACK must cover our SYN exactly (tcp_check_req).
             if seg.ack != sk.snd_nxt || seg.flags.rst() {
                 self.tcp_v4_send_reset_seg(seg);
@@ -378,6 +395,28 @@ impl Stack {
         }
 
         match prior_state {
+            TcpState::SynRecv if sk.fo.passive_child => {
+                // The SYN-ACK's delivery and RTT (not tracked by tcp_ack:
+                // it is not in the retransmit queue).
+                sk.delivered += 1;
+                if let Some(t) = sk.fo.synack_sent.take() {
+                    if !sk.fo.synack_retransmitted && sk.rtt.srtt().is_none() {
+                        let rtt = self.now.saturating_since(t);
+                        sk.rtt.sample_seq(rtt, self.now, seg.ack, seg.ack);
+                    }
+                }
+                // tcp_rcv_synrecv_state_fastopen: already in the accept
+                // queue (or accepted) and set up; the request is released
+                // and the RTO rearmed for data sent meanwhile.
+                sk.snd_wnd = u32::from(seg.wnd) << sk.snd_wscale;
+                sk.max_window = sk.max_window.max(sk.snd_wnd);
+                sk.snd_wl1 = seg.seq;
+                self.tcp_set_state(sk, TcpState::Established);
+                self.tcp.mib.passive_opens += 1;
+                self.tcp_fastopen_child_done(sk);
+                sk.retransmits = 0;
+                self.tcp_rearm_rto(sk);
+            }
             TcpState::SynRecv => {
                 sk.snd_wnd = u32::from(seg.wnd) << sk.snd_wscale;
                 sk.max_window = sk.max_window.max(sk.snd_wnd);
@@ -605,13 +644,38 @@ impl Stack {
                 self.kfree_skb(skb, DropReason::TcpFlags);
                 return;
             }
-            // SYN-ACK. ECE without CWR answers our ECN request.
+            // SYN-ACK. Its TSecr must echo a TSval we sent since the SYN
+            // (PAWSActiveRejected): else a RST, and the SYN_SENT goes on.
+            if let Some(ts) = seg.opts.timestamps {
+                if sk.tstamp_ok && ts.tsecr != 0 {
+                    let first = sk.rtx_queue.front().map_or(self.now, |s| s.first_sent);
+                    let start = ((first.as_nanos() / 1_000_000) as u32).wrapping_add(sk.ts_offset);
+                    let now_ts = self.tcp_tsval(sk);
+                    if ts.tsecr.wrapping_sub(start) > now_ts.wrapping_sub(start) {
+                        self.tcp.ext.paws_active_rejected += 1;
+                        self.tcp_v4_send_reset_seg(seg);
+                        self.kfree_skb(skb, DropReason::TcpRfc7323Paws);
+                        return;
+                    }
+                }
+            }
+            // ECE without CWR answers our ECN request.
             sk.ecn_ok = sk.ecn_syn && seg.flags.ece() && !seg.flags.cwr();
             self.tcp_learn_syn_options(sk, seg);
             sk.init_from_syn(seg.seq, seg.wnd);
             // The SYN leaves the retransmit queue; RTT from it (Karn).
+            let mut syn_retransmitted = false;
             if let Some(syn) = sk.rtx_queue.pop_front() {
+                syn_retransmitted = syn.ever_retrans;
                 sk.packets_out = sk.packets_out.saturating_sub(1);
+                if syn.lost {
+                    sk.lost_out = sk.lost_out.saturating_sub(1);
+                }
+                if syn.retrans {
+                    sk.retrans_out = sk.retrans_out.saturating_sub(1);
+                }
+                // The SYN is delivered (tcp_ack counts it).
+                sk.delivered += 1;
                 if !syn.ever_retrans {
                     let rtt = self.now.saturating_since(syn.sent);
                     sk.rtt.sample_seq(rtt, self.now, seg.ack, seg.ack);
@@ -630,7 +694,15 @@ impl Stack {
                     sk.rtt.fallback_after_syn_retransmit();
                 }
             }
+            if sk.fo.syn_data {
+                // Fast Open: the data of the SYN the SYN-ACK covers.
+                let mut res = super::ack::AckResult::default();
+                self.tcp_clean_rtx_queue(sk, seg.ack, seg.ack, &mut res);
+            }
             sk.snd_una = seg.ack;
+            if sk.fo.syn_data {
+                self.tcp_zerocopy_complete(sk, false);
+            }
             sk.retrans_stamp = None;
             sk.retransmits = 0;
             sk.xmit_timer = None;
@@ -639,11 +711,43 @@ impl Stack {
             sk.connecting = true;
             self.tracer
                 .event_detail(self.now, "tcp_finish_connect", None, u64::from(sk.id.0));
-            // ACK the SYN-ACK now (data waiting rides along instead).
-            sk.ack_pending = true;
-            if !self.tcp_write_xmit(sk, super::output::Nonagle::Normal) || sk.ack_pending {
-                self.tcp_send_ack(sk);
+            let fastopen_fail = (sk.fo.syn_fastopen || sk.fo.syn_data)
+                && self.tcp_rcv_fastopen_synack(sk, seg, syn_retransmitted);
+            // tcp_fastopen_add_skb: the data (and FIN) of a Fast Open
+            // SYN-ACK is received at once; the ACK below covers it.
+            let mut skb = Some(skb);
+            if (sk.fo.syn_fastopen || sk.fo.syn_data) && !fastopen_fail && seg.len > 0 {
+                if let Some(skb) = skb.take() {
+                    let mut s2 = *seg;
+                    s2.seq = seg.seq + 1;
+                    s2.flags = TcpFlags::ACK;
+                    s2.flags.set(TcpFlags::FIN, seg.flags.fin());
+                    self.tcp_data_queue(sk, &s2, skb);
+                }
             }
+            let write_pending = core::mem::take(&mut sk.fo.write_pending);
+            if fastopen_fail {
+                // The retransmitted data carries the ACK.
+            } else if write_pending {
+                // A writer waits for the connection: its data will carry
+                // the ACK (the delayed ACK is the fallback).
+                // (tcp_enter_quickack_mode: ato restarts at its minimum.)
+                sk.ack_pending = true;
+                sk.quick = super::output::TCP_MAX_QUICKACKS;
+                sk.pingpong = false;
+                sk.ato = super::output::TCP_ATO_MIN;
+                let at = self.now + super::output::TCP_DELACK_MAX;
+                sk.delack_timer = Some(sk.delack_timer.map_or(at, |t| t.min(at)));
+            } else {
+                // ACK the SYN-ACK now (data waiting rides along instead).
+                sk.ack_pending = true;
+                if !self.tcp_write_xmit(sk, super::output::Nonagle::Normal) || sk.ack_pending {
+                    self.tcp_send_ack(sk);
+                }
+            }
+            let Some(skb) = skb else {
+                return;
+            };
             if seg.flags.fin() {
                 // A FIN on the SYN-ACK: handled as data would be.
                 let mut s2 = *seg;
@@ -811,6 +915,7 @@ impl Stack {
             self.tcp.mib.attempt_fails += 1;
         }
         self.tcp_set_state(sk, TcpState::Closed);
+        self.tcp_fastopen_child_done(sk);
         sk.shutdown.rcv = true;
         sk.shutdown.snd = true;
         sk.purge_queues();
@@ -883,6 +988,18 @@ impl Stack {
     /// `tcp_data_queue()`: the payload goes on the receive queue (or the
     /// out-of-order queue), the reader is woken, an ACK is scheduled.
     pub(crate) fn tcp_data_queue(&mut self, sk: &mut TcpSock, seg: &Seg, mut skb: Skb) {
+        if seg.flags.syn() && seg.len == 0 && !seg.end_seq.after(sk.rcv_nxt) {
+            // The SYN again (the SYN-ACK of a simultaneous open): a
+            // retransmission, DSACKed and acknowledged at once.
+            if sk.sack_ok && self.tcp.settings.dsack {
+                sk.dsack = Some((seg.seq, seg.end_seq));
+                self.tcp.ext.tcp_dsack_old_sent += 1;
+            }
+            self.tcp_enter_quickack_mode(sk);
+            sk.ack_pending = true;
+            self.kfree_skb(skb, DropReason::TcpOldData);
+            return;
+        }
         if seg.len == 0 && !seg.flags.fin() {
             self.consume_skb(skb);
             return;
@@ -1096,7 +1213,7 @@ impl Stack {
     }
 
     /// `tcp_fin()`: the peer finished sending.
-    fn tcp_fin(&mut self, sk: &mut TcpSock) {
+    pub(crate) fn tcp_fin(&mut self, sk: &mut TcpSock) {
         // The FIN occupies one sequence number.
         sk.rcv_nxt += 1;
         sk.shutdown.rcv = true;
@@ -1234,13 +1351,52 @@ impl Stack {
         let Some(mut sk) = self.tcp.take(id) else {
             return;
         };
-        // The quoted sequence number must be in flight (RFC 5927).
-        let in_flight = seq.between(sk.snd_una, sk.snd_nxt);
+        // A request (a child in SYN_RECV not yet established, Linux's
+        // request sock, tcp_req_err): an ICMP quoting its SYN-ACK that
+        // says the network or host is unreachable, or a time exceeded or
+        // parameter problem, drops it silently.
+        if sk.state == TcpState::SynRecv && sk.parent.is_some() && !sk.fo.passive_child {
+            if seq != sk.iss {
+                self.tcp.ext.out_of_window_icmps += 1;
+            } else if (icmp_type == 3 && code <= 1) || icmp_type == 11 || icmp_type == 12 {
+                self.tcp.ext.listen_drops += 1;
+                self.tcp_done(&mut sk);
+            }
+            self.tcp_sock_done(sk);
+            return;
+        }
+        // The quoted sequence number must be in flight (RFC 5927); a Fast
+        // Open child's SYN-ACK counts.
+        let una = if sk.fo.passive_child {
+            sk.iss
+        } else {
+            sk.snd_una
+        };
+        let in_flight = seq.between(una, sk.snd_nxt);
+        if !in_flight && sk.state != TcpState::Listen {
+            self.tcp.ext.out_of_window_icmps += 1;
+        }
         if in_flight && sk.state != TcpState::TimeWait {
             if icmp_type == 3 && code == 4 {
                 // tcp_v4_mtu_reduced → tcp_simple_retransmit.
                 let pmtu = self.tcp_path_mtu(&sk);
-                if pmtu < sk.pmtu {
+                if pmtu < sk.pmtu && sk.state == TcpState::SynSent && sk.fo.syn_data {
+                    // tcp_simple_retransmit of a Fast Open SYN with data:
+                    // all of it is lost; a plain SYN goes again at once,
+                    // offering the smaller MSS (tcp_advertise_mss), and
+                    // the data waits for the SYN-ACK (no window yet).
+                    self.tcp_sync_mss(&mut sk, pmtu);
+                    sk.advmss = sk.advmss.min(pmtu.saturating_sub(40).max(256) as u16);
+                    for q in sk.rtx_queue.iter_mut() {
+                        q.lost = true;
+                    }
+                    sk.lost_out = sk.rtx_queue.len() as u32;
+                    if sk.cc.ca_state != super::cong::CaState::Loss {
+                        sk.high_seq = sk.snd_nxt;
+                        self.tcp_set_ca_state(&mut sk, super::cong::CaState::Loss);
+                    }
+                    self.tcp_retransmit_skb(&mut sk, 0);
+                } else if pmtu < sk.pmtu {
                     let mss = self.tcp_sync_mss(&mut sk, pmtu);
                     let mut marked = false;
                     for q in sk.rtx_queue.iter_mut() {
@@ -1266,7 +1422,8 @@ impl Stack {
                     (3, 9 | 10 | 13) => Errno::EACCES,
                     _ => Errno::EHOSTUNREACH,
                 };
-                if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) && sk.parent.is_none()
+                if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv)
+                    && (sk.parent.is_none() || sk.fo.passive_child)
                 {
                     sk.err = Some(err);
                     self.tcp_done(&mut sk);

@@ -181,6 +181,9 @@ impl Stack {
             self.consume_skb(skb);
             return;
         }
+        // Fast Open (tcp_try_fastopen): data in the SYN may be accepted
+        // at once, and the SYN-ACK may carry a cookie.
+        let fo = self.tcp_fastopen_decide(lid, seg);
         let iss = self.secure_tcp_seq(seg.daddr, seg.dport, seg.saddr, seg.sport);
         let Some(child) = self.tcp_create_child(lid, seg, iss) else {
             self.tcp.ext.listen_drops += 1;
@@ -188,14 +191,52 @@ impl Stack {
             return;
         };
         if let Some(l) = self.tcp.get_mut(lid).and_then(|s| s.listen.as_mut()) {
-            l.syn_queue += 1;
+            if fo.child {
+                // Straight to the accept queue (inet_csk_reqsk_queue_add).
+                l.accept_queue.push_back(child);
+            } else {
+                l.syn_queue += 1;
+            }
             l.children.push(child);
         }
-        if let Some(mut sk) = self.tcp.take(child) {
-            self.tcp_send_syn(&mut sk, true);
-            self.tcp_sock_done(sk);
+        let Some(mut sk) = self.tcp.take(child) else {
+            self.consume_skb(skb);
+            return;
+        };
+        let skb = if fo.child {
+            self.tcp_fastopen_init_child(lid, &mut sk, seg, skb);
+            None
+        } else {
+            Some(skb)
+        };
+        sk.fo.syn_opt = fo.synack_opt;
+        self.tcp_send_syn(&mut sk, true);
+        if fo.child {
+            self.tcp_fastopen_synack_sent(&mut sk);
         }
-        self.consume_skb(skb);
+        self.tcp_sock_done(sk);
+        if fo.child {
+            // The listener's sk_data_ready: a connection to accept.
+            self.tcp_listener_data_ready(lid, child);
+        }
+        if let Some(skb) = skb {
+            self.consume_skb(skb);
+        }
+    }
+
+    /// The listener's `sk_data_ready`: a child joined its accept queue.
+    pub(crate) fn tcp_listener_data_ready(&mut self, lid: SockId, child: SockId) {
+        self.tcp.wake_seq += 1;
+        let stamp = self.tcp.wake_seq;
+        if let Some(p) = self.tcp.get_mut(lid) {
+            p.wake.record(crate::sock::wait::WakeKey::DataReady, stamp);
+        }
+        self.tracer.event_detail(
+            self.now,
+            "inet_csk_accept_queue_add",
+            None,
+            u64::from(child.0),
+        );
     }
 
     /// A child socket in SYN_RECV for `seg` (`tcp_create_openreq_child`),

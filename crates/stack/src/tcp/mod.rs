@@ -17,12 +17,17 @@
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
 //! - [`info`]: `struct tcp_info` (`ss -ti`);
 //! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
+//! - [`fastopen`]: TCP Fast Open (RFC 7413) keys, cookies and the server's
+//!   decision; [`fastopen_client`]: the client's cookie cache and SYN-data;
+//!   [`siphash`]: the keyed hash of the cookies;
 //! - [`cong`], [`rtt`], [`ofo`]: congestion control, RTT/RTO, the
 //!   out-of-order queue.
 
 pub mod ack;
 pub mod api;
 pub mod cong;
+pub mod fastopen;
+pub mod fastopen_client;
 pub mod info;
 pub mod input;
 pub mod inq;
@@ -32,6 +37,7 @@ pub mod ofo;
 pub mod output;
 pub mod rtt;
 pub mod sendmsg;
+pub mod siphash;
 pub mod sock;
 pub mod syncookies;
 pub mod timer;
@@ -101,6 +107,8 @@ tcp_ext_mib! {
     embryonic_rsts => "EmbryonicRsts",
     tw => "TW",
     paws_estab => "PAWSEstab",
+    paws_active_rejected => "PAWSActiveRejected",
+    out_of_window_icmps => "OutOfWindowIcmps",
     delayed_acks => "DelayedACKs",
     listen_overflows => "ListenOverflows",
     listen_drops => "ListenDrops",
@@ -177,6 +185,14 @@ tcp_ext_mib! {
     tcp_zero_window_drop => "TCPZeroWindowDrop",
     tcp_rcv_q_drop => "TCPRcvQDrop",
     tcp_wqueue_too_big => "TCPWqueueTooBig",
+    tcp_fastopen_active => "TCPFastOpenActive",
+    tcp_fastopen_active_fail => "TCPFastOpenActiveFail",
+    tcp_fastopen_passive => "TCPFastOpenPassive",
+    tcp_fastopen_passive_fail => "TCPFastOpenPassiveFail",
+    tcp_fastopen_listen_overflow => "TCPFastOpenListenOverflow",
+    tcp_fastopen_cookie_reqd => "TCPFastOpenCookieReqd",
+    tcp_fastopen_blackhole => "TCPFastOpenBlackhole",
+    tcp_fastopen_passive_alt_key => "TCPFastOpenPassiveAltKey",
 }
 
 /// The `net.ipv4.tcp_*` and `net.core.*` settings TCP reads, with Linux's
@@ -263,6 +279,13 @@ pub struct TcpSettings {
     pub ecn: u8,
     /// `tcp_ecn_option` (AccECN option): kept, no effect (no AccECN).
     pub ecn_option: u8,
+    /// `tcp_fastopen`: the `TFO_*` bits of [`fastopen`].
+    pub fastopen: u32,
+    /// `tcp_fastopen_key` (`None`: a key derived from the stack's secret,
+    /// as Linux makes a random one on first use).
+    pub fastopen_key: Option<fastopen::FastOpenKeys>,
+    /// `tcp_fastopen_blackhole_timeout_sec` (0: detection off).
+    pub fastopen_blackhole_timeout: u32,
 }
 
 impl Default for TcpSettings {
@@ -317,6 +340,9 @@ impl Default for TcpSettings {
             pacing_ca_ratio: 120,
             ecn: 2,
             ecn_option: 2,
+            fastopen: fastopen::TFO_CLIENT_ENABLE,
+            fastopen_key: None,
+            fastopen_blackhole_timeout: 0,
         }
     }
 }
@@ -430,6 +456,19 @@ impl TcpSettings {
             "tcp_pacing_ca_ratio" => self.pacing_ca_ratio = num(value)? as u32,
             "tcp_ecn" => self.ecn = num(value)?.min(2) as u8,
             "tcp_ecn_option" => self.ecn_option = num(value)?.min(2) as u8,
+            "tcp_fastopen" => {
+                let v = value.trim();
+                self.fastopen = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                    Some(h) => u32::from_str_radix(h, 16).map_err(|_| bad())?,
+                    None => num(v)?.min(u64::from(u32::MAX)) as u32,
+                };
+            }
+            "tcp_fastopen_key" => {
+                self.fastopen_key = Some(fastopen::FastOpenKeys::parse(value).map_err(|_| bad())?)
+            }
+            "tcp_fastopen_blackhole_timeout_sec" => {
+                self.fastopen_blackhole_timeout = num(value)?.min(u64::from(u32::MAX)) as u32
+            }
             "tcp_fack" => {
                 num(value)?;
             }

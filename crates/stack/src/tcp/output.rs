@@ -105,6 +105,8 @@ impl Stack {
             if sk.wscale_ok {
                 opts.window_scale = Some(sk.rcv_wscale);
             }
+            // Fast Open: only the first transmission carries the option.
+            opts.fastopen = sk.fo.syn_opt.take();
             // The window of a SYN is never scaled (RFC 7323 §2.2).
             window = sk.rcv_wnd.min(65535) as u16;
             if seg.flags.ack() {
@@ -487,14 +489,18 @@ impl Stack {
     /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
     /// allow; `nonagle` says what to do with a partial last segment.
     pub(crate) fn tcp_write_xmit(&mut self, sk: &mut TcpSock, nonagle: Nonagle) -> bool {
-        if !matches!(
-            sk.state,
-            TcpState::Established
-                | TcpState::CloseWait
-                | TcpState::FinWait1
-                | TcpState::Closing
-                | TcpState::LastAck
-        ) {
+        // A Fast Open child sends before the handshake completes.
+        let fastopen = sk.state == TcpState::SynRecv && sk.fo.passive_child;
+        if !fastopen
+            && !matches!(
+                sk.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::Closing
+                    | TcpState::LastAck
+            )
+        {
             return false;
         }
         let mss = self.tcp_current_mss(sk).max(1);
@@ -733,8 +739,9 @@ impl Stack {
         sk.packets_out += 1;
         sk.lsndtime = self.now;
         sk.cc.lsndtime = self.now;
-        // tcp_event_data_sent: answering soon after receiving → interactive.
-        if self.now.saturating_since(sk.lrcvtime) < sk.ato.max(TCP_ATO_MIN) && len > 0 {
+        // tcp_event_data_sent: answering soon after receiving → interactive
+        // (never before any data came in: ato is still 0 then).
+        if self.now.saturating_since(sk.lrcvtime) < sk.ato && len > 0 {
             sk.pingpong = true;
         }
         sk.rtx_queue.push_back(seg);
@@ -804,6 +811,9 @@ impl Stack {
                     None => return false,
                 };
                 if let Some(tail) = self.tcp_split_seg(&mut s, mss) {
+                    // tcp_fragment's tcp_adjust_pcount: the tail counts too.
+                    sk.lost_out += u32::from(tail.lost);
+                    sk.retrans_out += u32::from(tail.retrans);
                     sk.rtx_queue.insert(i, tail);
                     sk.packets_out += 1;
                 }
@@ -883,6 +893,10 @@ impl Stack {
     /// `tcp_rearm_rto()`: the retransmission timer from now (or cleared
     /// when nothing is outstanding).
     pub(crate) fn tcp_rearm_rto(&mut self, sk: &mut TcpSock) {
+        // The timer retransmits a Fast Open child's SYN-ACK: it stays put.
+        if sk.fo.passive_child && sk.state == TcpState::SynRecv {
+            return;
+        }
         if sk.rtx_queue.is_empty() {
             if matches!(
                 sk.xmit_timer,

@@ -81,6 +81,8 @@ impl Stack {
         }
         match sk.state {
             TcpState::Established | TcpState::CloseWait => {}
+            // tcp_passive_fast_open: a Fast Open child may send at once.
+            TcpState::SynRecv if sk.fo.passive_child => {}
             TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EAGAIN),
             _ => return Err(Errno::EPIPE),
         }

@@ -425,6 +425,10 @@ pub struct TcpSock {
     /// completion notification.
     pub(crate) zerocopy: bool,
     pub(crate) zc: super::zerocopy::ZcState,
+    /// TCP Fast Open.
+    pub(crate) fo: super::fastopen::FoState,
+    /// `TCP_SYNCNT` (`icsk_syn_retries`), else `tcp_syn_retries`.
+    pub(crate) syn_retries: Option<u32>,
 }
 
 impl TcpSock {
@@ -584,6 +588,8 @@ impl TcpSock {
             recvmsg_inq: false,
             zerocopy: false,
             zc: super::zerocopy::ZcState::default(),
+            fo: super::fastopen::FoState::default(),
+            syn_retries: None,
         }
     }
 
@@ -735,6 +741,9 @@ pub struct TcpTable {
     /// Secret of ISNs, timestamps offsets and SYN cookies (a seed: runs
     /// are deterministic).
     pub(crate) secret: u64,
+    /// The Fast Open client's cookie cache, per destination (Linux keeps
+    /// it in the TCP metrics).
+    pub(crate) fo_cache: std::collections::BTreeMap<Ipv4Addr, super::fastopen::FoCacheEntry>,
     /// Challenge ACKs sent in the current second (`tcp_challenge_ack_limit`).
     pub(crate) challenge_count: u32,
     pub(crate) challenge_second: u64,
@@ -760,6 +769,7 @@ impl TcpTable {
             ext: TcpExtMib::default(),
             settings: TcpSettings::default(),
             secret: seed ^ 0x9e37_79b9_7f4a_7c15,
+            fo_cache: Default::default(),
             challenge_count: 0,
             challenge_second: u64::MAX,
             live: 0,

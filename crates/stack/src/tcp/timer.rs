@@ -117,12 +117,18 @@ impl Stack {
 
     /// `tcp_retransmit_timer()`.
     fn tcp_retransmit_timer(&mut self, sk: &mut TcpSock) {
+        if sk.fo.passive_child && sk.state == TcpState::SynRecv {
+            if !self.tcp_fastopen_synack_timer(sk) {
+                self.tcp_write_err(sk);
+            }
+            return;
+        }
         if sk.rtx_queue.is_empty() {
             return;
         }
         if matches!(sk.state, TcpState::SynSent | TcpState::SynRecv) {
             let max = if sk.state == TcpState::SynSent {
-                self.tcp.settings.syn_retries
+                sk.syn_retries.unwrap_or(self.tcp.settings.syn_retries)
             } else {
                 self.tcp.settings.synack_retries
             };

@@ -10,8 +10,8 @@
 pub mod options;
 
 pub use options::{
-    RawOptions, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, TcpTimestamps, MAX_OPTIONS_LEN,
-    MAX_SACK_BLOCKS,
+    FastOpenOption, RawOptions, SackBlocks, TcpOption, TcpOptionIter, TcpOptions, TcpTimestamps,
+    MAX_OPTIONS_LEN, MAX_SACK_BLOCKS,
 };
 
 use core::fmt;

@@ -23,6 +23,90 @@ pub mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    /// TCP Fast Open (RFC 7413).
+    pub const FASTOPEN: u8 = 34;
+    /// Experimental options (RFC 6994); Fast Open used it with magic 0xF989.
+    pub const EXPERIMENTAL: u8 = 254;
+}
+
+/// The magic after kind 254 that marks the experimental Fast Open option.
+pub const FASTOPEN_EXP_MAGIC: u16 = 0xf989;
+/// The longest Fast Open cookie (RFC 7413 §4.1.1).
+pub const FASTOPEN_COOKIE_MAX: usize = 16;
+/// The shortest non-empty Fast Open cookie.
+pub const FASTOPEN_COOKIE_MIN: usize = 4;
+
+/// A Fast Open option (RFC 7413): kind 34, or kind 254 with magic 0xF989
+/// (`exp`). An empty cookie is a cookie request. `valid` is false for a
+/// cookie of a length Linux rejects (odd, or outside 4..=16 bytes); such an
+/// option still says the peer speaks Fast Open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FastOpenOption {
+    cookie: [u8; FASTOPEN_COOKIE_MAX],
+    len: u8,
+    /// The experimental encoding (kind 254, magic 0xF989).
+    pub exp: bool,
+    /// The cookie's length is one Linux accepts (empty, or even in 4..=16).
+    pub valid: bool,
+}
+
+impl FastOpenOption {
+    /// A cookie request (empty cookie).
+    pub const fn request(exp: bool) -> Self {
+        FastOpenOption {
+            cookie: [0; FASTOPEN_COOKIE_MAX],
+            len: 0,
+            exp,
+            valid: true,
+        }
+    }
+
+    /// An option carrying `cookie`; `None` when it is longer than 16 bytes.
+    pub fn with_cookie(cookie: &[u8], exp: bool) -> Option<Self> {
+        let mut o = FastOpenOption::request(exp);
+        o.cookie.get_mut(..cookie.len())?.copy_from_slice(cookie);
+        o.len = u8::try_from(cookie.len()).ok()?;
+        o.valid = cookie.is_empty()
+            || (cookie.len().is_multiple_of(2)
+                && (FASTOPEN_COOKIE_MIN..=FASTOPEN_COOKIE_MAX).contains(&cookie.len()));
+        Some(o)
+    }
+
+    /// The cookie bytes (empty for a request).
+    pub fn cookie(&self) -> &[u8] {
+        &self.cookie[..usize::from(self.len).min(FASTOPEN_COOKIE_MAX)]
+    }
+
+    /// Bytes on the wire, padding included (Linux pads a cookie whose
+    /// length is 2 mod 4 with two NOPs: kind 34 only, as kind 254's 4-byte
+    /// header keeps the alignment).
+    pub fn emitted_len(&self) -> usize {
+        let n = self.cookie().len();
+        if self.exp {
+            (4 + n + 3) & !3
+        } else {
+            (2 + n + 3) & !3
+        }
+    }
+
+    fn emit(&self, out: &mut [u8]) {
+        let c = self.cookie();
+        let (hdr, body): (&[u8], usize) = if self.exp {
+            let [m0, m1] = FASTOPEN_EXP_MAGIC.to_be_bytes();
+            (&[kind::EXPERIMENTAL, (4 + c.len()) as u8, m0, m1], 4)
+        } else {
+            (&[kind::FASTOPEN, (2 + c.len()) as u8], 2)
+        };
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = if i < body {
+                hdr[i]
+            } else if i < body + c.len() {
+                c[i - body]
+            } else {
+                kind::NOP
+            };
+        }
+    }
 }
 
 /// The most option bytes a header can carry (data offset 15 → 60 − 20).
@@ -311,6 +395,8 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     pub timestamps: Option<TcpTimestamps>,
     pub sack: SackBlocks,
+    /// Fast Open (RFC 7413), kind 34 or experimental kind 254.
+    pub fastopen: Option<FastOpenOption>,
 }
 
 impl TcpOptions {
@@ -330,6 +416,18 @@ impl TcpOptions {
                     o.timestamps = Some(TcpTimestamps { tsval, tsecr })
                 }
                 TcpOption::Sack(b) => o.sack = b,
+                TcpOption::Unknown {
+                    kind: kind::FASTOPEN,
+                    data,
+                } => o.fastopen = fastopen_parse(data, false),
+                TcpOption::Unknown {
+                    kind: kind::EXPERIMENTAL,
+                    data,
+                } if data.len() >= 2
+                    && u16::from_be_bytes([data[0], data[1]]) == FASTOPEN_EXP_MAGIC =>
+                {
+                    o.fastopen = fastopen_parse(&data[2..], true)
+                }
                 TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
             }
         }
@@ -358,6 +456,9 @@ impl TcpOptions {
         if !self.sack.is_empty() {
             n += 2 + self.sack.option_len();
         }
+        if let Some(f) = &self.fastopen {
+            n += f.emitted_len();
+        }
         n
     }
 
@@ -369,6 +470,8 @@ impl TcpOptions {
     /// - `nop, nop, sackOK` when SACK is permitted without timestamps (4)
     /// - `nop, wscale` (4)
     /// - `nop, nop, sack blocks` (4 + 8·n)
+    /// - Fast Open: `34, len, cookie` or `254, len, f9 89, cookie`, then two
+    ///   NOPs when the length is 2 mod 4
     ///
     /// So a Linux SYN is `02 04 05 b4 04 02 08 0a <tsval> <tsecr> 01 03 03 ww`
     /// and a data segment `01 01 08 0a <tsval> <tsecr>`. Fails when `buf`
@@ -419,7 +522,23 @@ impl TcpOptions {
             put(TcpOption::NoOperation)?;
             put(TcpOption::Sack(self.sack))?;
         }
+        if let Some(f) = &self.fastopen {
+            let n = f.emitted_len();
+            f.emit(out.get_mut(at..at + n).unwrap_or(&mut []));
+        }
         Ok(total)
+    }
+}
+
+/// `tcp_parse_fastopen_option`: the cookie of a Fast Open option; one of
+/// a length Linux rejects is kept as invalid.
+fn fastopen_parse(cookie: &[u8], exp: bool) -> Option<FastOpenOption> {
+    match FastOpenOption::with_cookie(cookie, exp) {
+        Some(o) => Some(o),
+        None => Some(FastOpenOption {
+            valid: false,
+            ..FastOpenOption::request(exp)
+        }),
     }
 }
 
@@ -507,12 +626,48 @@ mod tests {
                 tsecr: 0,
             }),
             sack: SackBlocks::EMPTY,
+            fastopen: None,
         };
         let mut buf = [0xee; 40];
         assert_eq!(o.emitted_len(), 20);
         assert_eq!(o.emit(&mut buf), Ok(20));
         assert_eq!(buf[..20], LINUX_SYN);
         assert_eq!(TcpOptions::parse(&buf[..20]), o);
+    }
+
+    #[test]
+    fn fastopen_layouts() {
+        let mut buf = [0xee; 40];
+        // A cookie request: 34, 2, nop, nop.
+        let req = TcpOptions {
+            fastopen: Some(FastOpenOption::request(false)),
+            ..Default::default()
+        };
+        assert_eq!(req.emit(&mut buf), Ok(4));
+        assert_eq!(buf[..4], [34, 2, 1, 1]);
+        assert_eq!(TcpOptions::parse(&buf[..4]), req);
+        // An 8-byte cookie: 34, 10, cookie, nop, nop.
+        let c = [1, 2, 3, 4, 5, 6, 7, 8];
+        let fo = TcpOptions {
+            fastopen: FastOpenOption::with_cookie(&c, false),
+            ..Default::default()
+        };
+        assert_eq!(fo.emit(&mut buf), Ok(12));
+        assert_eq!(buf[..12], [34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1]);
+        assert_eq!(TcpOptions::parse(&buf[..12]), fo);
+        // The experimental form: 254, 12, f9 89, cookie.
+        let exp = TcpOptions {
+            fastopen: FastOpenOption::with_cookie(&c, true),
+            ..Default::default()
+        };
+        assert_eq!(exp.emit(&mut buf), Ok(12));
+        assert_eq!(buf[..12], [254, 12, 0xf9, 0x89, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(TcpOptions::parse(&buf[..12]), exp);
+        // An odd cookie length is parsed as invalid.
+        let odd = TcpOptions::parse(&[34, 5, 1, 2, 3, 0]);
+        assert_eq!(odd.fastopen.map(|f| f.valid), Some(false));
+        // Kind 254 with another magic is not Fast Open.
+        assert_eq!(TcpOptions::parse(&[254, 4, 0x12, 0x34]).fastopen, None);
     }
 
     #[test]
