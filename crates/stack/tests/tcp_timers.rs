@@ -478,13 +478,6 @@ fn early_demux_skips_the_route_lookup_until_routing_changes() {
     );
 }
 
-/// Turns on `tcp_mtu_probing` = 2 with `tcp_base_mss` 512 on `st`.
-fn mtu_probing_on(st: &mut netpath::stack::Stack) {
-    let t = st.tcp_settings_mut();
-    t.set("net.ipv4.tcp_mtu_probing", "2").unwrap();
-    t.set("net.ipv4.tcp_base_mss", "512").unwrap();
-}
-
 /// A's route to C through the router, with metrics.
 fn route_to_c(mtu: u32) -> netpath::ipv4::route::Route {
     let mut r =
@@ -528,20 +521,30 @@ fn interleaved(
     got
 }
 
-/// Runs a 2 MB transfer A → C (A — R — C, R's far side at `far_mtu`, C at
-/// 1500, no ICMP reaching A) that starts with A's route MTU at 1000
-/// and has it raised to 1500 once established, as the packetdrill script
-/// `mtu_probe/basic-v4` does; returns A's data segment sizes, A's TcpExt
-/// and its final MSS.
-fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
+/// A — R — C with R's far side at `far_mtu` and C at 1500, no ICMP
+/// reaching A (a black hole for "fragmentation needed"), `probing`
+/// (`tcp_mtu_probing`) and base MSS 512 on A, and `route_mtu` (if any) on
+/// A's route to C; then a connection A → C:80. Returns the world, A, C and
+/// the (client, server) sockets.
+type Blackholed = (
+    topo::Topo,
+    topo::Host,
+    topo::Host,
+    (netpath::sock::SockId, netpath::sock::SockId),
+);
+
+fn blackholed(seed: u64, far_mtu: u32, probing: &str, route_mtu: Option<u32>) -> Blackholed {
     use netpath::netfilter::{Proto, Rule, Table, Target};
-    let (mut t, a, _r, c) = topo::Topo::routed(15, far_mtu);
+    let (mut t, a, _r, c) = topo::Topo::routed(seed, far_mtu);
     let cn = c.nics[0];
     t.with(&c, |s, _| s.set_mtu(cn, 1500)).unwrap();
     t.with(&a, |s, _| {
-        mtu_probing_on(s);
-        s.route_replace(route_to_c(1000)).unwrap();
-        // A black hole for ICMP: no "fragmentation needed" reaches A.
+        let st = s.tcp_settings_mut();
+        st.set("net.ipv4.tcp_mtu_probing", probing).unwrap();
+        st.set("net.ipv4.tcp_base_mss", "512").unwrap();
+        if let Some(m) = route_mtu {
+            s.route_replace(route_to_c(m)).unwrap();
+        }
         s.netfilter_mut()
             .append(
                 Table::Filter,
@@ -555,6 +558,16 @@ fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
     let s = ba.socket(&mut t.sim);
     ba.connect(&mut t.sim, s, ip("198.51.100.1"), 80).unwrap();
     let (srv, _) = bc.accept(&mut t.sim, l).unwrap();
+    (t, a, c, (s, srv))
+}
+
+/// Runs a 2 MB transfer A → C (A — R — C, R's far side at `far_mtu`, C at
+/// 1500, no ICMP reaching A) that starts with A's route MTU at 1000
+/// and has it raised to 1500 once established, as the packetdrill script
+/// `mtu_probe/basic-v4` does; returns A's data segment sizes, A's TcpExt
+/// and its final MSS.
+fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
+    let (mut t, a, c, (s, srv)) = blackholed(15, far_mtu, "2", Some(1000));
     assert_eq!(stack(&t.sim, a.node).tcp_info(s).unwrap().snd_mss, 948);
     t.with(&a, |st, _| st.route_replace(route_to_c(1500)))
         .unwrap();
@@ -630,27 +643,7 @@ fn silently_lost_mtu_probes_lower_the_search_and_the_data_gets_through() {
 /// sender starts probing from the base MSS, and the transfer completes.
 #[test]
 fn a_path_mtu_black_hole_is_detected_by_the_retransmission_timer() {
-    use netpath::netfilter::{Proto, Rule, Table, Target};
-    let (mut t, a, _r, c) = topo::Topo::routed(16, 1200);
-    let cn = c.nics[0];
-    t.with(&c, |s, _| s.set_mtu(cn, 1500)).unwrap();
-    t.with(&a, |s, _| {
-        let st = s.tcp_settings_mut();
-        st.set("net.ipv4.tcp_mtu_probing", "1").unwrap();
-        st.set("net.ipv4.tcp_base_mss", "512").unwrap();
-        s.netfilter_mut()
-            .append(
-                Table::Filter,
-                "INPUT",
-                Rule::new().proto(Proto::Icmp).target(Target::Drop),
-            )
-            .unwrap();
-    });
-    let (ba, bc) = (Blocking::new(a.node), Blocking::new(c.node));
-    let l = bc.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
-    let s = ba.socket(&mut t.sim);
-    ba.connect(&mut t.sim, s, ip("198.51.100.1"), 80).unwrap();
-    let (srv, _) = bc.accept(&mut t.sim, l).unwrap();
+    let (mut t, a, c, (s, srv)) = blackholed(16, 1200, "1", None);
     assert_eq!(stack(&t.sim, a.node).tcp_info(s).unwrap().snd_mss, 1448);
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
     assert!(interleaved(&mut t, &a, &c, (s, srv), &data) == data);
