@@ -45,6 +45,17 @@ fn cookie() -> [u8; 8] {
 }
 
 /// A Fast Open `sendto` from A to B.
+/// A first connection that asks for and caches B's cookie, then both ends
+/// close it.
+fn warm_cookie_cache(n: &mut Net, l: netpath::sock::SockId) {
+    let (c1, _) = sendto(n, &[]);
+    n.run_ms(50);
+    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
+    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
+    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
+    n.run_ms(100);
+}
+
 fn sendto(n: &mut Net, data: &[u8]) -> (netpath::sock::SockId, FastOpenSend) {
     let c = n.ba.socket(&mut n.t.sim);
     let r = n.with_a(|st, now| {
@@ -127,12 +138,7 @@ fn cookie_request_then_data_in_the_syn() {
 #[test]
 fn data_the_synack_does_not_ack_is_sent_again() {
     let (mut n, l) = setup(72);
-    let (c1, _) = sendto(&mut n, &[]);
-    n.run_ms(50);
-    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
-    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
-    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
-    n.run_ms(100);
+    warm_cookie_cache(&mut n, l);
     // B stops doing Fast Open: the SYN's data is not accepted.
     n.with_b(|st, _| st.sysctl_tcp("net.ipv4.tcp_fastopen", "0").unwrap());
     let before = n.segments().len();
@@ -165,12 +171,7 @@ fn data_the_synack_does_not_ack_is_sent_again() {
 #[test]
 fn a_bad_cookie_is_refused_and_a_good_one_sent_back() {
     let (mut n, l) = setup(73);
-    let (c1, _) = sendto(&mut n, &[]);
-    n.run_ms(50);
-    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
-    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
-    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
-    n.run_ms(100);
+    warm_cookie_cache(&mut n, l);
     // B changes its key: A's cookie no longer validates.
     n.with_b(|st, _| {
         st.sysctl_tcp("net.ipv4.tcp_fastopen_key", "1-2-3-4")
@@ -200,12 +201,7 @@ fn a_bad_cookie_is_refused_and_a_good_one_sent_back() {
 fn fastopen_connect_defers_the_syn_to_the_first_write() {
     let (mut n, l) = setup(74);
     // Warm the cache.
-    let (c1, _) = sendto(&mut n, &[]);
-    n.run_ms(50);
-    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
-    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
-    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
-    n.run_ms(100);
+    warm_cookie_cache(&mut n, l);
     let before = n.segments().len();
     let c = n.ba.socket(&mut n.t.sim);
     n.with_a(|st, _| st.tcp_setsockopt(c, TcpOpt::FastOpenConnect(true)).unwrap());
@@ -237,12 +233,7 @@ fn fastopen_connect_defers_the_syn_to_the_first_write() {
 #[test]
 fn a_backup_key_still_validates_and_the_primary_cookie_is_sent() {
     let (mut n, l) = setup(75);
-    let (c1, _) = sendto(&mut n, &[]);
-    n.run_ms(50);
-    let (s1, _) = n.bb.accept(&mut n.t.sim, l).unwrap();
-    n.with_a(|st, now| st.tcp_close(now, c1).unwrap());
-    n.with_b(|st, now| st.tcp_close(now, s1).unwrap());
-    n.run_ms(100);
+    warm_cookie_cache(&mut n, l);
     // The listener rotates: a new primary, the old key as backup.
     let old = FastOpenKeys::parse(KEY).unwrap().keys()[0];
     let new = [0x5a; 16];
