@@ -44,8 +44,11 @@ pub struct Stack {
     /// The last packet a qdisc refused or called congested on enqueue, by
     /// skb id, and what it said: the `NET_XMIT_*` that Linux returns up
     /// through `dev_queue_xmit` to `ip_queue_xmit` and TCP, which reads it
-    /// here (`tcp_transmit`).
+    /// here (`tcp_transmit_skb`).
     pub(crate) xmit_refused: Option<(u64, crate::sched::NetXmit)>,
+    /// The socket early demux found for an skb (by id): Linux's `skb->sk`,
+    /// so that `tcp_v4_rcv` does not look it up again.
+    pub(crate) demuxed: Option<(u64, crate::sock::SockId)>,
 }
 
 impl Stack {
@@ -75,6 +78,7 @@ impl Stack {
             scratch_mirrors: Vec::with_capacity(8),
             scratch_to_free: Vec::with_capacity(64),
             xmit_refused: None,
+            demuxed: None,
             scratch_devs: Vec::with_capacity(16),
         };
         s.add_loopback();

@@ -256,30 +256,26 @@ impl Stack {
     #[allow(clippy::result_large_err)]
     pub(crate) fn dev_hard_start_xmit(&mut self, mut skb: Skb, dev: IfIndex) -> Result<(), Skb> {
         self.tracer.skb(self.now, "dev_hard_start_xmit", &skb);
-        // validate_xmit_skb(): a partial checksum the device cannot fill in
-        // is computed in software (loopback, veth and tunnels pass it on;
-        // VLAN, bridge and bond hand it to a lower device that decides).
-        if let Ok(d) = self.dev(dev) {
-            if let DevKind::Nic(n) = &d.kind {
-                if !n.cfg.tx_csum_offload && !skb.checksum_help() {
-                    self.kfree_skb(skb, DropReason::SkbCsum);
-                    return Ok(());
-                }
-            }
-        }
-        self.deliver_taps_all(&skb, dev, true);
-        let kind = match self.dev(dev) {
+        let (kind, sw_csum) = match self.dev(dev) {
             Ok(d) => match &d.kind {
-                DevKind::Nic(_) => 0,
-                DevKind::Loopback => 1,
-                DevKind::Vlan(_) => 2,
-                DevKind::Bridge(_) => 3,
-                DevKind::Bond(_) => 4,
-                DevKind::Veth(_) => 5,
-                DevKind::Ipip(_) => 6,
+                DevKind::Nic(n) => (0, !n.cfg.tx_csum_offload),
+                DevKind::Loopback => (1, false),
+                DevKind::Vlan(_) => (2, false),
+                DevKind::Bridge(_) => (3, false),
+                DevKind::Bond(_) => (4, false),
+                DevKind::Veth(_) => (5, false),
+                DevKind::Ipip(_) => (6, false),
             },
             Err(_) => return Err(skb),
         };
+        // validate_xmit_skb(): a partial checksum the device cannot fill in
+        // is computed in software (loopback, veth and tunnels pass it on;
+        // VLAN, bridge and bond hand it to a lower device that decides).
+        if sw_csum && !skb.checksum_help() {
+            self.kfree_skb(skb, DropReason::SkbCsum);
+            return Ok(());
+        }
+        self.deliver_taps_all(&skb, dev, true);
         match kind {
             0 => self.nic_start_xmit(dev, skb),
             1 => {

@@ -308,6 +308,15 @@ pub struct Dst {
     pub input: DstInput,
 }
 
+/// The route metrics TCP reads when a connection starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteMetrics {
+    /// `advmss`.
+    pub advmss: Option<u32>,
+    /// `initcwnd`.
+    pub initcwnd: Option<u32>,
+}
+
 impl Dst {
     /// The address to resolve with ARP for `daddr` (`rt_nexthop`).
     pub fn nexthop(&self, daddr: Ipv4Addr) -> Ipv4Addr {
@@ -551,29 +560,6 @@ impl Stack {
     }
 
     /// `ip_route_output_key()`: the route for a packet this host sends.
-    /// The `advmss` and `initcwnd` metrics of the route an output lookup
-    /// for `daddr` takes (TCP reads them when a connection starts; they stay
-    /// out of [`Dst`], which rides in every skb).
-    pub(crate) fn ip_route_output_metrics(
-        &self,
-        daddr: Ipv4Addr,
-        oif: Option<IfIndex>,
-        mark: u32,
-    ) -> (Option<u32>, Option<u32>) {
-        let key = FlowKey {
-            daddr,
-            saddr: None,
-            iif: None,
-            oif,
-            mark,
-        };
-        let dev_ok = |d: IfIndex| self.dev_usable(d);
-        self.ip
-            .routes
-            .lookup(&key, &dev_ok)
-            .map_or((None, None), |r| (r.advmss, r.initcwnd))
-    }
-
     pub fn ip_route_output(
         &self,
         daddr: Ipv4Addr,
@@ -581,6 +567,20 @@ impl Stack {
         oif: Option<IfIndex>,
         mark: u32,
     ) -> Result<Dst, RouteError> {
+        self.ip_route_output_metrics(daddr, saddr, oif, mark)
+            .map(|(d, _)| d)
+    }
+
+    /// [`Stack::ip_route_output`], with the route's `advmss` and `initcwnd`
+    /// metrics (TCP reads them when a connection starts; they stay out of
+    /// [`Dst`], which rides in every skb).
+    pub(crate) fn ip_route_output_metrics(
+        &self,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+        oif: Option<IfIndex>,
+        mark: u32,
+    ) -> Result<(Dst, RouteMetrics), RouteError> {
         if let Some(s) = saddr {
             if !s.is_unspecified() && !self.is_local_addr(s) {
                 return Err(RouteError::Invalid);
@@ -597,14 +597,15 @@ impl Stack {
         // Limited broadcast out of a given device needs no route.
         if daddr.is_broadcast() {
             let dev = oif.ok_or(RouteError::NetUnreachable)?;
-            return Ok(self.dst_for(
+            let dst = self.dst_for(
                 RouteType::Broadcast,
                 dev,
                 None,
                 None,
                 daddr,
                 DstInput::Local,
-            ));
+            );
+            return Ok((dst, RouteMetrics::default()));
         }
         let r = self.ip.routes.lookup(&key, &dev_ok)?;
         match r.rtype {
@@ -629,7 +630,11 @@ impl Stack {
         };
         let mut dst = self.dst_for(r.rtype, dev, gw, Some(r), daddr, DstInput::Local);
         dst.prefsrc = r.prefsrc.or_else(|| self.inet_select_addr(dev, daddr));
-        Ok(dst)
+        let metrics = RouteMetrics {
+            advmss: r.advmss,
+            initcwnd: r.initcwnd,
+        };
+        Ok((dst, metrics))
     }
 
     fn dst_for(

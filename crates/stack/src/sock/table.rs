@@ -501,13 +501,20 @@ impl<S: Copy + Eq + Hash> InetHashTables<S> {
             raddr: saddr,
             rport: sport,
         };
-        if let Some(&(sk, bdev)) = self.ehash.get(&t) {
-            if bdev.is_none_or(|d| d == dev) {
-                return Some(Lookup::Established(sk));
-            }
+        if let Some(sk) = self.lookup_established(&t, dev) {
+            return Some(Lookup::Established(sk));
         }
         self.lookup_listener(daddr, dport, dev, flow_hash)
             .map(Lookup::Listener)
+    }
+
+    /// `__inet_lookup_established`: the connection `tuple` (local, remote)
+    /// arriving on `dev` belongs to, if any.
+    pub fn lookup_established(&self, tuple: &FourTuple, dev: IfIndex) -> Option<S> {
+        match self.ehash.get(tuple) {
+            Some(&(sk, bdev)) if bdev.is_none_or(|d| d == dev) => Some(sk),
+            _ => None,
+        }
     }
 
     // ---- connect -----------------------------------------------------

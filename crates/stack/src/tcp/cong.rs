@@ -193,6 +193,21 @@ impl CcState {
         acked.saturating_sub(used)
     }
 
+    /// The common start of every `cong_avoid`: nothing unless cwnd is the
+    /// limit (`tcp_is_cwnd_limited`), then slow start; the ACKed segments
+    /// left for congestion avoidance, or `None` if none are.
+    pub fn cong_avoid_start(&mut self, acked: u32) -> Option<u32> {
+        if !self.cwnd_limited() {
+            return None;
+        }
+        let acked = if self.in_slow_start() {
+            self.slow_start(acked)
+        } else {
+            acked
+        };
+        (acked > 0).then_some(acked)
+    }
+
     /// `tcp_cong_avoid_ai`: cwnd += 1 for every `w` segments ACKed.
     pub fn cong_avoid_ai(&mut self, w: u32, acked: u32) {
         let w = w.max(1);
@@ -268,16 +283,9 @@ impl CongestionControl for Reno {
 
     /// `tcp_reno_cong_avoid`.
     fn cong_avoid(&mut self, st: &mut CcState, _now: Instant, acked: u32) {
-        if !st.cwnd_limited() {
+        let Some(acked) = st.cong_avoid_start(acked) else {
             return;
-        }
-        let mut acked = acked;
-        if st.in_slow_start() {
-            acked = st.slow_start(acked);
-            if acked == 0 {
-                return;
-            }
-        }
+        };
         let w = st.cwnd;
         st.cong_avoid_ai(w, acked);
     }
@@ -611,16 +619,9 @@ impl CongestionControl for Cubic {
 
     /// `cubictcp_cong_avoid`.
     fn cong_avoid(&mut self, st: &mut CcState, now: Instant, acked: u32) {
-        if !st.cwnd_limited() {
+        let Some(acked) = st.cong_avoid_start(acked) else {
             return;
-        }
-        let mut acked = acked;
-        if st.in_slow_start() {
-            acked = st.slow_start(acked);
-            if acked == 0 {
-                return;
-            }
-        }
+        };
         self.update(st.cwnd, acked, now);
         let w = self.cnt;
         st.cong_avoid_ai(w, acked);

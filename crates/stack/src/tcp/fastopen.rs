@@ -441,7 +441,7 @@ impl crate::stack::Stack {
         }
         self.tcp.ext.tcp_timeouts += 1;
         let iss = sk.iss;
-        self.tcp_transmit(
+        self.tcp_transmit_skb(
             sk,
             super::output::OutSeg {
                 seq: iss,

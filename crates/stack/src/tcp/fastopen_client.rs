@@ -268,7 +268,7 @@ impl Stack {
             // MSG_ZEROCOPY: completed once the SYN's data is acknowledged.
             Self::tcp_zerocopy_sent(sk);
         }
-        self.tcp_transmit(
+        self.tcp_transmit_skb(
             sk,
             OutSeg {
                 seq: iss,

@@ -140,10 +140,25 @@ impl Stack {
             return;
         }
         let flow = flow_hash(&seg);
-        let found = self
-            .tcp
-            .hash
-            .lookup(seg.saddr, seg.sport, seg.daddr, seg.dport, seg.dev, flow);
+        // The socket early demux found for this very skb, if it still is
+        // the segment's connection (netfilter may have rewritten it since).
+        let demuxed = match self.demuxed.take() {
+            Some((skb_id, id)) if skb_id == skb.id() => self
+                .tcp
+                .get(id)
+                .is_some_and(|sk| {
+                    sk.local == (seg.daddr, seg.dport) && sk.remote == (seg.saddr, seg.sport)
+                })
+                .then_some(id),
+            _ => None,
+        };
+        let found = match demuxed {
+            Some(id) => Some(Lookup::Established(id)),
+            None => self
+                .tcp
+                .hash
+                .lookup(seg.saddr, seg.sport, seg.daddr, seg.dport, seg.dev, flow),
+        };
         match found {
             None => self.tcp_no_socket(skb),
             Some(Lookup::Listener(id)) => self.tcp_listen_rcv(id, &seg, skb),
@@ -229,13 +244,12 @@ impl Stack {
             rport: sport,
         };
         let gen = self.ip.route_gen;
-        let rx = self
-            .tcp
-            .hash
-            .ehash_lookup(&tuple)
-            .and_then(|id| self.tcp.get(id))
-            .and_then(|sk| sk.rx_dst);
-        match rx {
+        let Some(id) = self.tcp.hash.lookup_established(&tuple, iif) else {
+            return false;
+        };
+        // skb->sk: tcp_v4_rcv takes the socket from here.
+        self.demuxed = Some((skb.id(), id));
+        match self.tcp.get(id).and_then(|sk| sk.rx_dst) {
             Some((dst, g, i)) if g == gen && i == iif => {
                 skb.meta.dst = Some(dst);
                 self.tracer.skb(self.now, "tcp_v4_early_demux", skb);
@@ -770,7 +784,7 @@ impl Stack {
             sk.init_from_syn(seg.seq, seg.wnd);
             self.tcp_set_state(sk, TcpState::SynRecv);
             let iss = sk.iss;
-            self.tcp_transmit(
+            self.tcp_transmit_skb(
                 sk,
                 super::output::OutSeg {
                     seq: iss,
@@ -809,8 +823,8 @@ impl Stack {
     /// `tcp_init_transfer()`: MSS, buffers and congestion control once the
     /// connection is established.
     pub(crate) fn tcp_init_transfer(&mut self, sk: &mut TcpSock) {
-        let dst = self.tcp_route(sk);
-        let pmtu = dst.map_or(576, |d| d.mtu);
+        let route = self.tcp_route(sk);
+        let pmtu = route.map_or(576, |(d, _)| d.mtu);
         let mss = self.tcp_sync_mss(sk, pmtu);
         // tcp_mtup_init(): after the MSS, as Linux syncs it when the socket
         // is created and starts probing when the connection is established.
@@ -823,9 +837,8 @@ impl Stack {
         }
         sk.cc.mss = mss;
         // tcp_init_cwnd(): the route's `initcwnd`, else TCP_INIT_CWND.
-        let (_, initcwnd) =
-            self.ip_route_output_metrics(sk.remote.0, sk.ip_opts.oif, sk.ip_opts.mark);
-        sk.cc.cwnd = initcwnd
+        sk.cc.cwnd = route
+            .and_then(|(_, m)| m.initcwnd)
             .filter(|&w| w > 0)
             .unwrap_or(super::cong::TCP_INIT_CWND)
             .min(sk.cc.cwnd_clamp);

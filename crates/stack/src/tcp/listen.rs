@@ -88,14 +88,12 @@ impl Stack {
 
     /// `dst_metric_advmss`: the MSS to announce on this route.
     pub(crate) fn tcp_advmss(&self, sk: &TcpSock) -> u16 {
-        let dst = self.tcp_route(sk);
-        let mtu = dst.map_or(576, |d| d.mtu);
+        let route = self.tcp_route(sk);
+        let mtu = route.map_or(576, |(d, _)| d.mtu);
         // dst_metric_advmss: the route's `advmss` if set, else
         // ipv4_default_advmss: never more than IPV4_MAX_PMTU - 40 ...
         // ... and not less than ip_rt_min_advmss (256).
-        let (advmss, _) =
-            self.ip_route_output_metrics(sk.remote.0, sk.ip_opts.oif, sk.ip_opts.mark);
-        let mut m = match advmss {
+        let mut m = match route.and_then(|(_, m)| m.advmss) {
             Some(a) => a.clamp(1, 65535 - 40) as u16,
             None => mtu.min(65535).saturating_sub(40).max(256) as u16,
         };
@@ -345,7 +343,7 @@ impl Stack {
         }
         let _ = mss;
         self.tcp.ext.syncookies_sent += 1;
-        self.tcp_transmit(
+        self.tcp_transmit_skb(
             &mut tmp,
             super::output::OutSeg {
                 seq: isn,

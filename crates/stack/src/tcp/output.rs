@@ -48,7 +48,7 @@ pub(crate) enum Nonagle {
     Cork,
 }
 
-/// What a segment carries, for [`Stack::tcp_transmit`].
+/// What a segment carries, for [`Stack::tcp_transmit_skb`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutSeg<'a> {
     pub seq: TcpSeqNumber,
@@ -62,10 +62,12 @@ impl Stack {
         ((self.now.as_nanos() / 1_000_000) as u32).wrapping_add(sk.ts_offset)
     }
 
-    /// `tcp_transmit_skb()`: header from the socket's state, payload copied
-    /// with the checksum folded in, then `ip_queue_xmit`. Returns false if
-    /// the IP layer refused it (no route, no buffer).
-    pub(crate) fn tcp_transmit(&mut self, sk: &mut TcpSock, mut seg: OutSeg<'_>) -> bool {
+    /// `tcp_transmit_skb()`: header from the socket's state, the payload
+    /// copied in, the checksum left partial for the device
+    /// (`CHECKSUM_PARTIAL`), then `ip_queue_xmit`. Returns false if the
+    /// segment was not sent (no route, no buffer, dropped by the local
+    /// qdisc).
+    pub(crate) fn tcp_transmit_skb(&mut self, sk: &mut TcpSock, mut seg: OutSeg<'_>) -> bool {
         let syn = seg.flags.syn();
         // ECN (RFC 3168): the first SYN asks (ECE+CWR), a SYN-ACK agrees
         // (ECE); new data is ECT(0), carries CWR after a reduction, and
@@ -231,7 +233,7 @@ impl Stack {
         seq: TcpSeqNumber,
         flags: TcpFlags,
     ) -> bool {
-        self.tcp_transmit(
+        self.tcp_transmit_skb(
             sk,
             OutSeg {
                 seq,
@@ -470,9 +472,12 @@ impl Stack {
         sk.mss_cache
     }
 
-    /// The route towards the peer, looked up now.
-    pub(crate) fn tcp_route(&self, sk: &TcpSock) -> Option<crate::ipv4::route::Dst> {
-        self.ip_route_output(
+    /// The route towards the peer, looked up now, with its metrics.
+    pub(crate) fn tcp_route(
+        &self,
+        sk: &TcpSock,
+    ) -> Option<(crate::ipv4::route::Dst, crate::ipv4::route::RouteMetrics)> {
+        self.ip_route_output_metrics(
             sk.remote.0,
             Some(sk.local.0),
             sk.ip_opts.oif,
@@ -483,7 +488,7 @@ impl Stack {
 
     /// The path MTU towards the peer (route + PMTU exceptions).
     pub(crate) fn tcp_path_mtu(&self, sk: &TcpSock) -> u32 {
-        self.tcp_route(sk).map_or(576, |d| d.mtu)
+        self.tcp_route(sk).map_or(576, |(d, _)| d.mtu)
     }
 
     /// `tcp_push()` → `tcp_write_xmit()`: sends what the windows and Nagle
@@ -716,7 +721,7 @@ impl Stack {
                 payload,
             };
             // SAFETY-free: `payload` borrows `seg`, not `sk`.
-            self.tcp_transmit(sk, out)
+            self.tcp_transmit_skb(sk, out)
         };
         if !ok {
             sk.write_queue.push_front(seg);
@@ -842,7 +847,7 @@ impl Stack {
         let Some(mut seg) = sk.rtx_queue.remove(i) else {
             return false;
         };
-        let ok = self.tcp_transmit(
+        let ok = self.tcp_transmit_skb(
             sk,
             OutSeg {
                 seq,
@@ -1038,7 +1043,7 @@ impl Stack {
         sk.write_seq = sk.snd_nxt;
         sk.packets_out += 1;
         sk.rtx_queue.push_back(seg);
-        let ok = self.tcp_transmit(
+        let ok = self.tcp_transmit_skb(
             sk,
             OutSeg {
                 seq: sk.iss,
