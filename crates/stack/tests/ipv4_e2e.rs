@@ -405,3 +405,45 @@ fn bad_ip_options_draw_parameter_problem_and_source_routes_are_refused() {
     let sb = t.stack(&b).snmp().clone();
     assert_eq!((sb.ip.in_hdr_errors, sb.icmp.out_parm_probs), (1, 1));
 }
+
+/// `ip route change` needs the route to exist; `ip route replace` adds or
+/// replaces; the metrics show as `ip route` prints them and the route's MTU
+/// reaches the lookup's answer, locked.
+#[test]
+fn route_change_and_replace_with_metrics() {
+    use netpath::ipv4::route::Route;
+    let (mut t, a, _b) = two_hosts();
+    let nic = a.nics[0];
+    let mut r = Route::unicast(ip("203.0.113.0"), 24, None, Some(nic));
+    r.mtu = Some(1280);
+    r.mtu_lock = true;
+    r.advmss = Some(1000);
+    r.initcwnd = Some(20);
+    t.with(&a, |s, _| {
+        assert!(
+            s.route_change(r.clone()).is_err(),
+            "change of a missing route"
+        );
+        s.route_replace(r.clone()).unwrap();
+        let shown: Vec<String> = s.routes().iter().map(|x| x.to_string()).collect();
+        assert!(
+            shown.iter().any(|l| l.contains("203.0.113.0/24")
+                && l.contains("mtu lock 1280 advmss 1000 initcwnd 20")),
+            "{shown:?}"
+        );
+        let d = s.route_get(ip("203.0.113.9"), None, None, None, 0).unwrap();
+        assert_eq!((d.mtu, d.mtu_locked), (1280, true));
+        let mut r2 = r.clone();
+        r2.mtu = Some(1400);
+        r2.mtu_lock = false;
+        s.route_change(r2).unwrap();
+        let d = s.route_get(ip("203.0.113.9"), None, None, None, 0).unwrap();
+        assert_eq!((d.mtu, d.mtu_locked), (1400, false));
+        let n = s
+            .routes()
+            .iter()
+            .filter(|x| x.dst == ip("203.0.113.0"))
+            .count();
+        assert_eq!(n, 1, "replaced, not added");
+    });
+}
