@@ -40,6 +40,8 @@ pub struct Stack {
     /// Reused buffers, so that the packet path allocates nothing.
     pub(crate) scratch_mirrors: Vec<(IfIndex, crate::sched::tc::TcDirection)>,
     pub(crate) scratch_to_free: Vec<(Skb, DropReason)>,
+    /// The segments of the GSO skb being sent (`dev_xmit_gso`).
+    pub(crate) scratch_gso: Vec<Skb>,
     pub(crate) scratch_devs: Vec<IfIndex>,
     /// The last packet a qdisc refused or called congested on enqueue, by
     /// skb id, and what it said: the `NET_XMIT_*` that Linux returns up
@@ -77,6 +79,7 @@ impl Stack {
             recursion: 0,
             scratch_mirrors: Vec::with_capacity(8),
             scratch_to_free: Vec::with_capacity(64),
+            scratch_gso: Vec::new(),
             xmit_refused: None,
             demuxed: None,
             scratch_devs: Vec::with_capacity(16),

@@ -118,6 +118,7 @@ fn egress_step(point: &str) -> Option<u8> {
         "dev_queue_xmit"
         | "sch_handle_egress"
         | "qdisc_enqueue"
+        | "skb_gso_segment"
         | "dev_hard_start_xmit"
         | "deliver_skb"
         | "nic_tx" => 7,
@@ -219,14 +220,33 @@ fn first_segment(
     }
     // Egress 3 on: tcp_transmit_skb builds the segment in a new skb, which
     // then travels every link by page flip, keeping its id.
-    let Some(seg) = tx[call..]
+    let Some(mut seg) = tx[call..]
         .iter()
         .find(|e| e.point == "tcp_transmit_skb")
         .map(|e| e.skb_id)
     else {
         return (lines, Vec::new());
     };
-    for e in tx.iter().filter(|e| e.skb_id == seg) {
+    // A GSO skb (several segments sent down the stack as one) is cut up
+    // just before the driver (`skb_gso_segment`); from there on the walk
+    // follows its first segment, the next skb the driver is handed.
+    let mut gso_done = false;
+    let mut i = 0;
+    while i < tx.len() {
+        let e = &tx[i];
+        i += 1;
+        if e.skb_id != seg {
+            continue;
+        }
+        if e.point == "skb_gso_segment" && !gso_done {
+            gso_done = true;
+            if let Some(first) = tx[i..]
+                .iter()
+                .find(|n| n.point == "dev_hard_start_xmit" && n.skb_id != seg)
+            {
+                seg = first.skb_id;
+            }
+        }
         let step = egress_step(e.point).unwrap_or_else(|| lines.last().map_or(3, |l| l.step));
         lines.push(StageLine {
             path: Path::Egress,

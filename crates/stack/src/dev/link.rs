@@ -72,7 +72,8 @@ impl Stack {
             master: None,
             stats: DevStats::default(),
             qdisc,
-            requeued: None,
+            requeued: Default::default(),
+            gso: true,
             queue_stopped: false,
             tx_queue_len: if is_nic { DEFAULT_TX_QUEUE_LEN } else { 0 },
             tc_ingress: None,
@@ -286,6 +287,13 @@ impl Stack {
     }
 
     /// `ip link set DEV mtu N` (68..=65535; loopback up to 65536).
+    /// `ethtool -K DEV gso on|off`: whether TCP sends GSO skbs through
+    /// `dev` (they are cut into MTU-sized segments just before its driver).
+    pub fn set_gso(&mut self, dev: IfIndex, on: bool) -> Result<(), DevError> {
+        devm(&mut self.devs, dev)?.gso = on;
+        Ok(())
+    }
+
     pub fn set_mtu(&mut self, dev: IfIndex, mtu: u32) -> Result<(), DevError> {
         self.ip.route_gen += 1;
         let d = devm(&mut self.devs, dev)?;
@@ -330,7 +338,7 @@ impl Stack {
             if let Some(q) = d.qdisc.as_mut() {
                 q.reset(&mut ctx);
             }
-            if let Some(s) = d.requeued.take() {
+            for s in d.requeued.drain(..) {
                 ctx.to_free.push((s, crate::drop::DropReason::QdiscDrop));
             }
         }

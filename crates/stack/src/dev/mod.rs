@@ -107,11 +107,14 @@ pub struct Device {
     pub(crate) stats: DevStats,
     /// The root qdisc; `None` is `noqueue` (virtual devices).
     pub(crate) qdisc: Option<Box<dyn Qdisc>>,
-    /// A packet the driver handed back, sent before the qdisc is dequeued
-    /// again (`dev_requeue_skb`).
-    pub(crate) requeued: Option<Skb>,
+    /// Packets the driver handed back, sent before the qdisc is dequeued
+    /// again (`dev_requeue_skb`): one, or the rest of a segmented GSO skb.
+    pub(crate) requeued: std::collections::VecDeque<Skb>,
     /// `__QUEUE_STATE_DRV_XOFF`: the driver stopped the queue (tx ring full).
     pub(crate) queue_stopped: bool,
+    /// NETIF_F_GSO (`ethtool -K DEV gso`): TCP may hand this device GSO
+    /// skbs, segmented just before its driver. On by default, as in Linux.
+    pub(crate) gso: bool,
     pub(crate) tx_queue_len: u32,
     pub(crate) tc_ingress: Option<TcChain>,
     pub(crate) tc_egress: Option<TcChain>,
@@ -132,6 +135,10 @@ impl Device {
     }
     pub fn mtu(&self) -> u32 {
         self.mtu
+    }
+    /// Whether TCP may send GSO skbs through this device.
+    pub fn gso(&self) -> bool {
+        self.gso
     }
     pub fn flags(&self) -> DevFlags {
         self.flags

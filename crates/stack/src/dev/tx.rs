@@ -96,8 +96,16 @@ impl Stack {
                 Ok(()) => Ok(()),
                 Err(s) => {
                     self.xmit_refused = Some((id, NetXmit::Drop));
-                    if let Ok(d) = devm(&mut self.devs, dev) {
-                        d.stats.tx_dropped += 1;
+                    // Segments of a GSO skb left behind go with it.
+                    let rest = match devm(&mut self.devs, dev) {
+                        Ok(d) => {
+                            d.stats.tx_dropped += 1 + d.requeued.len() as u64;
+                            std::mem::take(&mut d.requeued)
+                        }
+                        Err(_) => Default::default(),
+                    };
+                    for r in rest {
+                        self.kfree_skb(r, DropReason::DevReady);
                     }
                     self.kfree_skb(s, DropReason::DevReady);
                     Err(XmitError::Dropped(DropReason::DevReady))
@@ -181,7 +189,7 @@ impl Stack {
                 now,
                 to_free: std::mem::take(&mut self.scratch_to_free),
             };
-            let next = match d.requeued.take() {
+            let next = match d.requeued.pop_front() {
                 Some(s) => Some(s),
                 None => d.qdisc.as_mut().and_then(|q| q.dequeue(&mut ctx)),
             };
@@ -192,7 +200,7 @@ impl Stack {
             if let Err(back) = self.dev_hard_start_xmit(skb, dev) {
                 // NETDEV_TX_BUSY: keep it, stop until a completion wakes us.
                 if let Ok(d) = devm(&mut self.devs, dev) {
-                    d.requeued = Some(back);
+                    d.requeued.push_front(back);
                     if let Some(q) = d.qdisc.as_mut() {
                         q.note_requeue();
                     }
@@ -254,7 +262,61 @@ impl Stack {
     /// driver takes it. Returns the packet if the driver is busy.
     // The busy packet comes back by value: boxing it would allocate per packet.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn dev_hard_start_xmit(&mut self, mut skb: Skb, dev: IfIndex) -> Result<(), Skb> {
+    pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
+        if skb.is_gso() {
+            return self.dev_xmit_gso(skb, dev);
+        }
+        self.xmit_one(skb, dev)
+    }
+
+    /// `validate_xmit_skb()` → `skb_gso_segment()` for a GSO skb, then
+    /// `xmit_one` per segment. If the driver turns one away (ring full),
+    /// it comes back to the caller and the segments after it wait in the
+    /// device's requeue list, in order, as Linux requeues the rest of the
+    /// list.
+    #[allow(clippy::result_large_err)]
+    fn dev_xmit_gso(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
+        let mut segs = std::mem::take(&mut self.scratch_gso);
+        segs.clear();
+        self.tracer.skb(self.now, "skb_gso_segment", &skb);
+        if crate::skb::skb_gso_segment(&skb, &self.pool, &mut segs).is_err() {
+            segs.clear();
+            self.scratch_gso = segs;
+            if let Ok(d) = devm(&mut self.devs, dev) {
+                d.stats.tx_dropped += 1;
+            }
+            self.kfree_skb(skb, DropReason::SkbGsoSeg);
+            return Ok(());
+        }
+        drop(skb);
+        let mut busy = None;
+        {
+            let mut it = segs.drain(..);
+            for seg in it.by_ref() {
+                if let Err(back) = self.xmit_one(seg, dev) {
+                    busy = Some(back);
+                    break;
+                }
+            }
+            if busy.is_some() {
+                if let Ok(d) = devm(&mut self.devs, dev) {
+                    for (k, s) in it.enumerate() {
+                        d.requeued.insert(k, s);
+                    }
+                }
+            }
+        }
+        self.scratch_gso = segs;
+        match busy {
+            Some(b) => Err(b),
+            None => Ok(()),
+        }
+    }
+
+    /// `xmit_one()`: taps see the packet leave, then the device's driver
+    /// takes it. Returns the packet if the driver is busy.
+    #[allow(clippy::result_large_err)]
+    fn xmit_one(&mut self, mut skb: Skb, dev: IfIndex) -> Result<(), Skb> {
         self.tracer.skb(self.now, "dev_hard_start_xmit", &skb);
         let (kind, sw_csum) = match self.dev(dev) {
             Ok(d) => match &d.kind {

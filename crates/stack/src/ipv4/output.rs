@@ -336,6 +336,10 @@ impl Stack {
     /// `ip_finish_output()`: fragment to the path MTU if needed.
     fn ip_finish_output(&mut self, skb: Skb, dst: Dst) {
         let mtu = dst.mtu.max(68);
+        if skb.is_gso() {
+            self.ip_finish_output_gso(skb, dst, mtu);
+            return;
+        }
         if skb.len() <= mtu as usize {
             self.ip_finish_output2(skb, dst);
             return;
@@ -353,6 +357,36 @@ impl Stack {
             for f in frags {
                 self.ip_finish_output2(f, dst);
             }
+        }
+    }
+
+    /// `ip_finish_output_gso()`: a GSO skb whose segments fit the MTU goes
+    /// on whole; otherwise (the path MTU dropped after TCP built it) it is
+    /// segmented here and each segment takes the fragmentation path.
+    fn ip_finish_output_gso(&mut self, skb: Skb, dst: Dst, mtu: u32) {
+        let seg_len = skb
+            .transport_header()
+            .zip(skb.network_header())
+            .and_then(|(t, n)| t.checked_sub(n))
+            .map(|iph| {
+                let thl = skb
+                    .transport_header_bytes()
+                    .get(12)
+                    .map_or(20, |b| usize::from(b >> 4) * 4);
+                iph + thl + usize::from(skb.meta.gso_size)
+            });
+        if seg_len.is_some_and(|l| l <= mtu as usize) {
+            self.ip_finish_output2(skb, dst);
+            return;
+        }
+        let mut segs = Vec::new();
+        if crate::skb::skb_gso_segment(&skb, &self.pool, &mut segs).is_err() {
+            self.kfree_skb(skb, DropReason::SkbGsoSeg);
+            return;
+        }
+        drop(skb);
+        for s in segs {
+            self.ip_finish_output(s, dst);
         }
     }
 

@@ -73,6 +73,12 @@ pub struct SkbMeta {
     /// only worked out when something reads them (a capture, a link that
     /// alters the frame, a node that checks it): [`super::Skb::resolve_offloads`].
     pub fcs_pending: bool,
+    /// `skb_shinfo(skb)->gso_size`: payload bytes per segment of a GSO skb
+    /// (0: not GSO). Set by TCP on a run of two or more full-sized segments
+    /// sent as one skb; cut into packets by [`super::skb_gso_segment`]
+    /// before the driver. (Linux's `gso_segs` follows from the length; it
+    /// is not kept, so that `Skb` stays within 128 bytes.)
+    pub gso_size: u16,
     // No `skb->cb`: TCP keeps its per-segment state (`tcp_skb_cb`) beside
     // the skb in its queues, so the 48 bytes would only be moved around.
 }
@@ -122,6 +128,7 @@ impl Default for SkbMeta {
             ip_summed: ChecksumState::None,
             drop_reason: None,
             fcs_pending: false,
+            gso_size: 0,
         }
     }
 }

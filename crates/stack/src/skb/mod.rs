@@ -14,9 +14,11 @@
 //! `skb_unshare` does. Buffers come from an [`SkbPool`] and go back to it when
 //! the last skb using them is dropped.
 
+mod gso;
 mod meta;
 mod pool;
 
+pub use gso::{skb_gso_segment, GsoError};
 pub use meta::{ChecksumState, PacketType, SkbMeta, VlanInfo};
 pub use pool::{PoolConfig, PoolStats, SkbPool};
 
@@ -130,6 +132,12 @@ impl Skb {
     /// address is in Linux's tracepoints).
     pub fn id(&self) -> u64 {
         u64::from(self.id)
+    }
+
+    /// `skb_is_gso()`: a run of segments the layers below cut up.
+    #[inline]
+    pub fn is_gso(&self) -> bool {
+        self.meta.gso_size != 0
     }
 
     /// `skb->len`: bytes between data and tail.

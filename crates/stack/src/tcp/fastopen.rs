@@ -447,6 +447,7 @@ impl crate::stack::Stack {
                 seq: iss,
                 flags: netpath_wire::tcp::TcpFlags::SYN | netpath_wire::tcp::TcpFlags::ACK,
                 payload: &[],
+                gso: &[],
             },
         );
         self.tcp.mib.retrans_segs += 1;

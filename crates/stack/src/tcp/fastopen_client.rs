@@ -274,6 +274,7 @@ impl Stack {
                 seq: iss,
                 flags: TcpFlags::SYN,
                 payload: &data[..copied],
+                gso: &[],
             },
         );
         // SYN retransmissions carry neither data nor the option.

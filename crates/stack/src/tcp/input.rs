@@ -790,6 +790,7 @@ impl Stack {
                     seq: iss,
                     flags: TcpFlags::SYN | TcpFlags::ACK,
                     payload: &[],
+                    gso: &[],
                 },
             );
             self.consume_skb(skb);

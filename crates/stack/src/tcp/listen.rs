@@ -349,6 +349,7 @@ impl Stack {
                 seq: isn,
                 flags: TcpFlags::SYN | TcpFlags::ACK,
                 payload: &[],
+                gso: &[],
             },
         );
     }

@@ -54,6 +54,9 @@ pub(crate) struct OutSeg<'a> {
     pub seq: TcpSeqNumber,
     pub flags: TcpFlags,
     pub payload: &'a [u8],
+    /// A run of consecutive segments sent as one GSO skb (`payload` is then
+    /// empty): their payloads are copied in one after the other.
+    pub gso: &'a [TxSeg],
 }
 
 impl Stack {
@@ -80,7 +83,7 @@ impl Stack {
                 seg.flags |= TcpFlags::ECE;
             }
         } else if sk.ecn_ok {
-            if !seg.payload.is_empty() && !seg.seq.before(sk.snd_nxt) {
+            if (!seg.payload.is_empty() || !seg.gso.is_empty()) && !seg.seq.before(sk.snd_nxt) {
                 ect = true;
                 if sk.ecn_queue_cwr {
                     sk.ecn_queue_cwr = false;
@@ -153,10 +156,16 @@ impl Stack {
             urgent_pointer: 0,
             options: opts,
             raw_options: Default::default(),
-            payload_len: seg.payload.len(),
+            payload_len: 0,
+        };
+        let gso_len: usize = seg.gso.iter().map(|g| g.skb.len()).sum();
+        let payload_len = seg.payload.len() + gso_len;
+        let repr = TcpRepr {
+            payload_len,
+            ..repr
         };
         let hl = repr.header_len();
-        let total = hl + seg.payload.len();
+        let total = hl + payload_len;
         let Ok(mut skb) = self.pool.alloc(TCP_HEADROOM + total) else {
             return false;
         };
@@ -179,7 +188,16 @@ impl Stack {
             // field holds the pseudo-header sum, and a device that cannot
             // finish it has it computed in software (`validate_xmit_skb`).
             let (hdr, body) = buf.split_at_mut(hl);
-            body.copy_from_slice(seg.payload);
+            if seg.gso.is_empty() {
+                body.copy_from_slice(seg.payload);
+            } else {
+                let mut at = 0;
+                for g in seg.gso {
+                    let d = g.skb.data();
+                    body[at..at + d.len()].copy_from_slice(d);
+                    at += d.len();
+                }
+            }
             let pseudo = Checksum::pseudo_header_v4(saddr, daddr, 6, total as u16).sum();
             hdr[16..18].copy_from_slice(&pseudo.to_be_bytes());
         }
@@ -188,9 +206,14 @@ impl Stack {
             start: skb.data_offset() as u16,
             offset: 16,
         };
+        let segs = seg.gso.len().max(1) as u16;
+        if segs > 1 {
+            skb.meta.gso_size = seg.gso[0].skb.len() as u16;
+        }
         self.tracer.skb(self.now, "tcp_transmit_skb", &skb);
         let id = sk.inet_id;
-        sk.inet_id = sk.inet_id.wrapping_add(1);
+        // Each segment of a GSO skb takes its own IP ID (ip_select_ident_segs).
+        sk.inet_id = sk.inet_id.wrapping_add(segs);
         let mut ip = sk.ip_opts;
         ip.saddr = Some(saddr);
         ip.tos = (ip.tos & !3) | if ect { 2 } else { 0 };
@@ -200,8 +223,8 @@ impl Stack {
         } else {
             id
         };
-        sk.segs_out += 1;
-        self.tcp.mib.out_segs += 1;
+        sk.segs_out += u64::from(segs);
+        self.tcp.mib.out_segs += u64::from(segs);
         if seg.flags.rst() {
             self.tcp.mib.out_rsts += 1;
         }
@@ -239,6 +262,7 @@ impl Stack {
                 seq,
                 flags,
                 payload: &[],
+                gso: &[],
             },
         )
     }
@@ -535,6 +559,12 @@ impl Stack {
         let tso_segs = self.tcp_tso_segs(sk);
         let mut gso_left = 0u32;
         let mut gso_len = 0u32;
+        // Full-sized segments of one GSO packet go down the stack as one
+        // skb when the route's device does GSO (`sk_can_gso`): gathered here,
+        // sent by `tcp_send_run`.
+        let max_run = self.tcp_gso_max_segs(sk, mss);
+        let mut run = std::mem::take(&mut self.tcp.gso_run);
+        run.clear();
         while let Some(front) = sk.write_queue.front() {
             // Split a segment larger than the MSS (the path MTU shrank).
             if front.skb.len() as u32 > mss {
@@ -543,7 +573,8 @@ impl Stack {
                 }
                 continue;
             }
-            match Self::tcp_can_send_head(sk, 0, nonagle) {
+            let pending = run.len() as u32;
+            match Self::tcp_can_send_head(sk, pending, nonagle) {
                 Ok(()) => {}
                 Err(cwnd) => {
                     cwnd_limited = cwnd;
@@ -561,18 +592,32 @@ impl Stack {
                 sk.gso_seq = sk.gso_seq.wrapping_add(1);
             }
             gso_left -= 1;
-            let last_of_packet = gso_left == 0 || Self::tcp_can_send_head(sk, 1, nonagle).is_err();
+            let last_of_packet =
+                gso_left == 0 || Self::tcp_can_send_head(sk, pending + 1, nonagle).is_err();
             // The forced PSH is the GSO packet's, not the segment's: a
             // retransmission does not repeat it.
             let gso_psh = last_of_packet && gso_len - gso_left >= 2;
             if last_of_packet {
                 gso_left = 0;
             }
-            if !self.tcp_send_seg(sk, seg, gso_psh) {
-                break;
+            // A run ends with the GSO packet, at a segment that is short or
+            // carries flags of its own, or at the device's limit.
+            let ends_run = last_of_packet
+                || seg.flags & (SEG_PSH | SEG_FIN | SEG_SYN) != 0
+                || seg.skb.len() as u32 != mss
+                || run.len() + 1 >= max_run;
+            run.push(seg);
+            if ends_run {
+                if !self.tcp_send_run(sk, &mut run, gso_psh) {
+                    break;
+                }
+                sent_any = true;
             }
+        }
+        if !run.is_empty() && self.tcp_send_run(sk, &mut run, false) {
             sent_any = true;
         }
+        self.tcp.gso_run = run;
         let is_cwnd_limited = cwnd_limited || sk.in_flight() >= sk.cc.cwnd;
         if sent_any || is_cwnd_limited {
             Self::tcp_cwnd_validate(sk, is_cwnd_limited);
@@ -691,10 +736,70 @@ impl Stack {
         Ok(())
     }
 
+    /// Segments a GSO skb may carry on this socket's route: none (1) unless
+    /// the device does GSO; else as many as fit 64 KiB of IPv4 and the
+    /// pool's large buffers.
+    fn tcp_gso_max_segs(&self, sk: &TcpSock, mss: u32) -> usize {
+        let Some((dst, _)) = sk.dst_cache else {
+            return 1;
+        };
+        if !self.dev(dst.dev).is_ok_and(|d| d.gso) {
+            return 1;
+        }
+        let room = (self.pool.config().large_size)
+            .saturating_sub(TCP_HEADROOM)
+            .min(65535)
+            .saturating_sub(20 + 60);
+        (room / mss.max(1) as usize).max(1)
+    }
+
+    /// Sends `run` (consecutive new segments, emptied on success): one
+    /// segment as itself, several as one GSO skb. On failure the segments
+    /// go back to the head of the write queue.
+    fn tcp_send_run(&mut self, sk: &mut TcpSock, run: &mut Vec<TxSeg>, gso_psh: bool) -> bool {
+        if run.len() <= 1 {
+            return match run.pop() {
+                Some(seg) => self.tcp_send_seg(sk, seg, gso_psh),
+                None => false,
+            };
+        }
+        let (first, last) = (run[0].seq, &run[run.len() - 1]);
+        let mut flags = TcpFlags::ACK;
+        if last.flags & SEG_PSH != 0 || gso_psh {
+            flags |= TcpFlags::PSH;
+        }
+        if last.flags & SEG_FIN != 0 {
+            flags |= TcpFlags::FIN;
+        }
+        if sk.packets_out == 0 {
+            let ca = &mut sk.ca;
+            sk.cc.tcp_mstamp = self.now;
+            ca.cwnd_event(&mut sk.cc, super::cong::CaEvent::TxStart);
+        }
+        let ok = self.tcp_transmit_skb(
+            sk,
+            OutSeg {
+                seq: first,
+                flags,
+                payload: &[],
+                gso: run,
+            },
+        );
+        if !ok {
+            while let Some(seg) = run.pop() {
+                sk.write_queue.push_front(seg);
+            }
+            return false;
+        }
+        for seg in run.drain(..) {
+            self.tcp_event_new_data_sent(sk, seg);
+        }
+        true
+    }
+
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
-    pub(crate) fn tcp_send_seg(&mut self, sk: &mut TcpSock, mut seg: TxSeg, gso_psh: bool) -> bool {
-        seg.gso = sk.gso_seq;
+    pub(crate) fn tcp_send_seg(&mut self, sk: &mut TcpSock, seg: TxSeg, gso_psh: bool) -> bool {
         let mut flags = TcpFlags::ACK;
         if seg.flags & SEG_PSH != 0 || gso_psh {
             flags |= TcpFlags::PSH;
@@ -719,6 +824,7 @@ impl Stack {
                 seq: seg.seq,
                 flags,
                 payload,
+                gso: &[],
             };
             // SAFETY-free: `payload` borrows `seg`, not `sk`.
             self.tcp_transmit_skb(sk, out)
@@ -727,6 +833,14 @@ impl Stack {
             sk.write_queue.push_front(seg);
             return false;
         }
+        self.tcp_event_new_data_sent(sk, seg);
+        true
+    }
+
+    /// `tcp_event_new_data_sent()`: `seg` went out for the first time; it
+    /// moves to the retransmit queue.
+    fn tcp_event_new_data_sent(&mut self, sk: &mut TcpSock, mut seg: TxSeg) {
+        seg.gso = sk.gso_seq;
         let len = seg.skb.len() as u32;
         seg.sent = self.now;
         seg.first_sent = self.now;
@@ -750,7 +864,6 @@ impl Stack {
             sk.pingpong = true;
         }
         sk.rtx_queue.push_back(seg);
-        true
     }
 
     /// `tcp_fragment()` of the head of the write queue at `mss` bytes (the
@@ -853,6 +966,7 @@ impl Stack {
                 seq,
                 flags,
                 payload: seg.skb.data(),
+                gso: &[],
             },
         );
         if ok {
@@ -1049,6 +1163,7 @@ impl Stack {
                 seq: sk.iss,
                 flags,
                 payload: &[],
+                gso: &[],
             },
         );
         sk.xmit_timer = Some((self.now + sk.rtt.timeout(), XmitTimer::Retrans));

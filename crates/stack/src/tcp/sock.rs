@@ -751,6 +751,9 @@ pub struct TcpTable {
     pub(crate) live: usize,
     /// The stamp of the latest socket wakeup (see [`crate::sock::wait`]).
     pub(crate) wake_seq: u64,
+    /// Segments gathered by `tcp_write_xmit` for one GSO skb (kept for its
+    /// capacity: no allocation per packet).
+    pub(crate) gso_run: Vec<TxSeg>,
 }
 
 impl Default for TcpTable {
@@ -774,6 +777,7 @@ impl TcpTable {
             challenge_second: u64::MAX,
             live: 0,
             wake_seq: 0,
+            gso_run: Vec::new(),
         }
     }
 
