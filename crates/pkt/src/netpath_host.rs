@@ -177,7 +177,15 @@ impl NetpathHost {
         let mac = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
         let peer_mac = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
         let nic = stack
-            .add_nic("eth0", mac, NicConfig::default())
+            .add_nic(
+                "eth0",
+                mac,
+                // packetdrill's tun device hands each packet up alone: no GRO.
+                NicConfig {
+                    gro: false,
+                    ..NicConfig::default()
+                },
+            )
             .map_err(|e| format!("add_nic: {e:?}"))?;
         stack
             .set_up(nic, true)

@@ -375,6 +375,10 @@ fn cubic_window_follows_its_function_after_a_loss() {
 #[test]
 fn read_acknowledges_at_once_what_the_shrinking_window_held_back() {
     let mut n = Net::new(6, link(5));
+    // Segments arrive one by one (a NIC without GRO, which would merge the
+    // burst into packets of more than one MSS, each ACKed at once).
+    let nb = n.b.nics[0];
+    n.with_b(|st, _| st.set_gro(nb, false)).unwrap();
     let (c, s, _) = n.connected(80);
     // Out of quick-ack mode first: a transfer with a prompt reader.
     let warm: Vec<u8> = vec![7; 300_000];

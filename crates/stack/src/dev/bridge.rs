@@ -958,7 +958,7 @@ impl Stack {
         let max = self
             .dev(to)
             .map_or(0, |d| d.mtu as usize + ETH_HLEN + VLAN_HLEN);
-        if skb.len() > max {
+        if skb.len() > max && !skb.is_gso() {
             self.tracer.skb(self.now, "br_not_forwardable", &skb);
             self.kfree_skb(skb, DropReason::NotSpecified);
             return;

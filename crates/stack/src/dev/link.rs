@@ -294,6 +294,20 @@ impl Stack {
         Ok(())
     }
 
+    /// `ethtool -K DEV gro on|off` on a NIC: whether its NAPI poll merges
+    /// consecutive TCP segments (`dev::gro`). What GRO holds goes up first.
+    pub fn set_gro(&mut self, dev: IfIndex, on: bool) -> Result<(), DevError> {
+        let nic = devm(&mut self.devs, dev)?
+            .nic_mut()
+            .ok_or(DevError::WrongKind {
+                dev,
+                expected: "nic",
+            })?;
+        nic.cfg.gro = on;
+        self.napi_gro_flush();
+        Ok(())
+    }
+
     pub fn set_mtu(&mut self, dev: IfIndex, mtu: u32) -> Result<(), DevError> {
         self.ip.route_gen += 1;
         let d = devm(&mut self.devs, dev)?;

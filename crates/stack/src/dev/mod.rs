@@ -14,6 +14,7 @@
 
 pub mod bond;
 pub mod bridge;
+pub(crate) mod gro;
 pub mod link;
 pub mod loopback;
 pub mod napi;

@@ -69,6 +69,9 @@ pub struct NicConfig {
     /// NETIF_F_RXCSUM (`ethtool -K rx`): the NIC verifies transport
     /// checksums it receives, so the stack need not.
     pub rx_csum_offload: bool,
+    /// NETIF_F_GRO (`ethtool -K gro`): consecutive TCP segments of a flow
+    /// received in one NAPI poll are merged before the stack (`dev::gro`).
+    pub gro: bool,
 }
 
 impl Default for NicConfig {
@@ -84,6 +87,7 @@ impl Default for NicConfig {
             // On, as on the NICs Linux drives.
             tx_csum_offload: true,
             rx_csum_offload: true,
+            gro: true,
         }
     }
 }
@@ -194,6 +198,19 @@ impl Nic {
 
     pub fn napi_scheduled(&self) -> bool {
         self.napi_scheduled
+    }
+
+    /// Received frames waiting on the ring, counted from the ring's
+    /// indices (no walk): those between the driver's and the hardware's.
+    fn rx_ready(&self) -> usize {
+        let n = self.rx_ring.len();
+        match self.rx_ring.get(self.rx_clean) {
+            Some(d) if d.done => match (self.rx_hw + n - self.rx_clean) % n.max(1) {
+                0 => n,
+                k => k,
+            },
+            _ => 0,
+        }
     }
 
     /// Received frames waiting on the ring for the driver.
@@ -423,14 +440,33 @@ impl Stack {
     /// then up to `budget` received frames. Returns the rx work done.
     pub(crate) fn nic_poll(&mut self, ifindex: IfIndex, budget: usize) -> usize {
         self.nic_clean_tx(ifindex);
+        let gro = self
+            .dev(ifindex)
+            .ok()
+            .and_then(|d| d.nic())
+            .is_some_and(|n| n.cfg.gro);
         let mut work = 0;
         while work < budget {
             let Some(skb) = self.nic_clean_rx_one(ifindex) else {
                 break;
             };
             work += 1;
-            self.netif_receive_skb(skb);
+            if gro {
+                // What else this poll will bring: how big a packet GRO may
+                // build (its buffer is sized for it).
+                let more = self
+                    .dev(ifindex)
+                    .ok()
+                    .and_then(|d| d.nic())
+                    .map_or(0, |n| n.rx_ready())
+                    .min(budget - work);
+                self.napi_gro_receive(ifindex, skb, more);
+            } else {
+                self.netif_receive_skb(skb);
+            }
         }
+        // napi_complete_done(): what GRO holds goes up with the poll.
+        self.napi_gro_flush();
         work
     }
 
@@ -438,7 +474,7 @@ impl Stack {
     /// builds the skb (seed step 7).
     fn nic_clean_rx_one(&mut self, ifindex: IfIndex) -> Option<Skb> {
         let now = self.now;
-        let pool = self.pool.clone();
+        let pool = &self.pool;
         let dev = devm(&mut self.devs, ifindex).ok()?;
         let (mac, flags_offload) = (dev.mac, dev.flags.vlan_rx_offload);
         let super::Device { kind, stats, .. } = dev;

@@ -47,6 +47,11 @@ impl Stack {
             self.kfree_skb(skb, DropReason::IpInhdr);
             return;
         }
+        // ip_exceeds_mtu(): a GSO packet (merged by GRO) by its segments.
+        let len = match skb.is_gso() {
+            true => skb.gso_network_seglen().unwrap_or(len),
+            false => len,
+        };
         if df && len > dst.mtu as usize {
             self.ip.mib.ip.frag_fails += 1;
             self.icmp_send(&skb, 3, 4, dst.mtu);

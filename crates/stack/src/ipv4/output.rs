@@ -364,18 +364,7 @@ impl Stack {
     /// on whole; otherwise (the path MTU dropped after TCP built it) it is
     /// segmented here and each segment takes the fragmentation path.
     fn ip_finish_output_gso(&mut self, skb: Skb, dst: Dst, mtu: u32) {
-        let seg_len = skb
-            .transport_header()
-            .zip(skb.network_header())
-            .and_then(|(t, n)| t.checked_sub(n))
-            .map(|iph| {
-                let thl = skb
-                    .transport_header_bytes()
-                    .get(12)
-                    .map_or(20, |b| usize::from(b >> 4) * 4);
-                iph + thl + usize::from(skb.meta.gso_size)
-            });
-        if seg_len.is_some_and(|l| l <= mtu as usize) {
+        if skb.gso_network_seglen().is_some_and(|l| l <= mtu as usize) {
             self.ip_finish_output2(skb, dst);
             return;
         }

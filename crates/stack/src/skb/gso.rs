@@ -58,8 +58,7 @@ pub fn skb_gso_segment(skb: &Skb, pool: &SkbPool, out: &mut Vec<Skb>) -> Result<
     };
     let bytes = skb.data();
     let ip = bytes.get(nh..th).ok_or(GsoError::Malformed)?;
-    if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 != ip.len() || ip[9] != 6
-    {
+    if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 != ip.len() || ip[9] != 6 {
         return Err(GsoError::Malformed);
     }
     let thl = usize::from(bytes.get(th + 12).ok_or(GsoError::Malformed)? >> 4) * 4;
@@ -72,12 +71,7 @@ pub fn skb_gso_segment(skb: &Skb, pool: &SkbPool, out: &mut Vec<Skb>) -> Result<
     let saddr = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let daddr = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let id0 = u16::from_be_bytes([ip[4], ip[5]]);
-    let seq0 = u32::from_be_bytes([
-        bytes[th + 4],
-        bytes[th + 5],
-        bytes[th + 6],
-        bytes[th + 7],
-    ]);
+    let seq0 = u32::from_be_bytes([bytes[th + 4], bytes[th + 5], bytes[th + 6], bytes[th + 7]]);
     let flags = bytes[th + 13];
     let headroom = skb.headroom().min(128);
     let n = payload.len().div_ceil(mss).max(1);

@@ -120,11 +120,25 @@ impl Skb {
     }
 
     /// The whole buffer, writable: copies it first if it is shared.
+    #[inline]
     fn buf_mut(&mut self) -> &mut [u8] {
         self.unshare_bytes();
-        match self.buf.as_mut().and_then(Arc::get_mut) {
-            Some(b) => b,
-            None => &mut [],
+        match self.buf.as_mut() {
+            // No `Weak` to a pool buffer is ever made, so one strong
+            // reference means this skb's is the only one: `Arc::get_mut`
+            // without its locked compare-and-swap (a measured hot path:
+            // every header written goes through here).
+            Some(b) if Arc::strong_count(b) == 1 => {
+                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+                let p = Arc::as_ptr(b) as *mut [u8];
+                // SAFETY: the buffer is uniquely ours (strong count 1, no
+                // weak references exist, and `&mut self` keeps this `Arc`
+                // from being cloned while the slice lives); `Arc::as_ptr`
+                // points into the live allocation, whose bytes are not
+                // behind a shared reference anywhere else.
+                unsafe { &mut *p }
+            }
+            _ => &mut [],
         }
     }
 
@@ -138,6 +152,14 @@ impl Skb {
     #[inline]
     pub fn is_gso(&self) -> bool {
         self.meta.gso_size != 0
+    }
+
+    /// The length of each segment of a GSO skb from its network header on
+    /// (`skb_gso_network_seglen`): IP and TCP headers plus `gso_size`.
+    pub fn gso_network_seglen(&self) -> Option<usize> {
+        let (n, t) = (self.network_header()?, self.transport_header()?);
+        let thl = usize::from(self.transport_header_bytes().get(12)? >> 4) * 4;
+        Some(t.checked_sub(n)? + thl + usize::from(self.meta.gso_size))
     }
 
     /// `skb->len`: bytes between data and tail.

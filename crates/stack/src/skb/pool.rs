@@ -1,16 +1,25 @@
 //! The buffer pool behind every sk_buff (Linux's `page_pool` / skb caches).
 //!
-//! Two size classes: small buffers for one frame (2 KiB by default: headroom
-//! plus a 1500-byte MTU frame and tags) and large ones for reassembled
+//! Three size classes: small buffers for one frame (2 KiB by default: headroom
+//! plus a 1500-byte MTU frame and tags), medium ones (16 KiB) for GSO and GRO
+//! packets of a few segments, and large ones for reassembled
 //! datagrams and TSO-sized segments (64 KiB + headroom). A freed skb whose
 //! buffer nobody else shares goes back on its class's free list, so the steady
 //! state allocates nothing; only a cold pool or a burst beyond the free-list
 //! size touches the heap, and [`PoolStats::heap_allocs`] says how often.
 //!
 //! The free lists sit behind a `Mutex` so that an `Skb` is `Send` (a stack is
-//! single-threaded, but applications hand data to it from other threads); the
-//! lock is uncontended in the steady state.
+//! single-threaded, but applications hand data to it from other threads).
+//! In front of them, the thread that first allocates from the pool (the
+//! stack's) keeps free lists of its own that it reaches without a lock or
+//! any atomic read-modify-write: a buffer it frees while nobody else holds
+//! it goes there, and its allocations come from there first. Measured with
+//! `perf record -e cpu-clock` on the TCP bulk bench, the lock and `Arc`'s
+//! uniqueness check (three locked instructions per free, two per
+//! allocation) were 19 % of the run.
 
+use std::cell::UnsafeCell;
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Skb, SkbError};
@@ -20,10 +29,14 @@ use super::{Skb, SkbError};
 pub struct PoolConfig {
     /// Bytes in a small buffer (headroom + frame).
     pub small_size: usize,
+    /// Bytes in a medium buffer (kept between the small and large sizes).
+    pub medium_size: usize,
     /// Bytes in a large buffer; larger requests are refused with `TooLarge`.
     pub large_size: usize,
     /// Free small buffers kept for reuse; beyond this they go back to the heap.
     pub max_free_small: usize,
+    /// Free medium buffers kept for reuse.
+    pub max_free_medium: usize,
     /// Free large buffers kept for reuse.
     pub max_free_large: usize,
     /// Buffers in use at once before `alloc` fails with `NoMem`
@@ -32,6 +45,30 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// Buffer size of each class, smallest first.
+    fn sizes(&self) -> [usize; 3] {
+        [self.small_size, self.medium_size, self.large_size]
+    }
+
+    /// Free buffers kept per class.
+    fn max_free(&self) -> [usize; 3] {
+        [
+            self.max_free_small,
+            self.max_free_medium,
+            self.max_free_large,
+        ]
+    }
+
+    /// The class that serves `size` bytes, if any.
+    fn class_of(&self, size: usize) -> Option<usize> {
+        self.sizes().iter().position(|&c| size <= c)
+    }
+
+    /// The class whose buffers are exactly `len` bytes.
+    fn class_exact(&self, len: usize) -> Option<usize> {
+        self.sizes().iter().position(|&c| len == c)
+    }
+
     /// The largest buffer a pool hands out: offsets into an skb are `u32`
     /// and `u32::MAX` means "header not set".
     pub const MAX_BUFFER: usize = (u32::MAX - 1) as usize;
@@ -41,8 +78,10 @@ impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             small_size: 2048,
+            medium_size: 16384 + 512,
             large_size: 65536 + 512,
             max_free_small: 16384,
+            max_free_medium: 256,
             max_free_large: 64,
             max_in_use: 0,
         }
@@ -65,16 +104,64 @@ pub struct PoolStats {
 }
 
 struct FreeLists {
-    small: Vec<Arc<[u8]>>,
-    large: Vec<Arc<[u8]>>,
+    /// Per class: small, medium, large.
+    free: [Vec<Arc<[u8]>>; 3],
     stats: PoolStats,
     next_id: u64,
+    /// Buffers given back here that the shared lists never handed out (the
+    /// owner's), when `stats.in_use` had nothing left to take them from.
+    foreign_returns: u64,
+}
+
+/// The owner thread's free lists: touched by that thread only.
+#[derive(Default)]
+struct Local {
+    /// Per class, as in [`FreeLists`].
+    free: [Vec<Arc<[u8]>>; 3],
+    next_id: u64,
+}
+
+/// The owner's counters: written by the owner alone (a load and a store,
+/// no read-modify-write), read by anyone.
+#[derive(Default)]
+struct LocalStats {
+    recycled: AtomicU64,
+    taken: AtomicU64,
+    returned: AtomicU64,
+    free: AtomicUsize,
+}
+
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Skb ids handed out by the shared lists start here, those of the owner
+/// thread at 1: an id only correlates trace events.
+const SHARED_IDS: u64 = 1 << 31;
+
+/// This thread's token (its identity, without `thread::current()`'s `Arc`).
+fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TOKEN.with(|t| *t)
 }
 
 pub(super) struct PoolInner {
     cfg: PoolConfig,
+    /// Token of the thread that owns `local` (0: not claimed yet).
+    owner: AtomicU64,
+    local: UnsafeCell<Local>,
+    lstats: LocalStats,
     lists: Mutex<FreeLists>,
 }
+
+// SAFETY: `local` is only ever reached through `PoolInner::local`, which
+// hands it out only on the thread whose token is `owner` (set once, never
+// changed), so it is never accessed from two threads; everything else is
+// `Sync` on its own.
+unsafe impl Sync for PoolInner {}
 
 /// A handle to a buffer pool; cheap to clone (all clones share the pool).
 #[derive(Clone)]
@@ -103,18 +190,32 @@ impl SkbPool {
     pub fn new(cfg: PoolConfig) -> Self {
         let cfg = PoolConfig {
             small_size: cfg.small_size.min(PoolConfig::MAX_BUFFER),
+            medium_size: cfg
+                .medium_size
+                .clamp(cfg.small_size, cfg.large_size.max(cfg.small_size))
+                .min(PoolConfig::MAX_BUFFER),
             large_size: cfg.large_size.min(PoolConfig::MAX_BUFFER),
             ..cfg
         };
         let lists = FreeLists {
-            small: Vec::with_capacity(cfg.max_free_small.min(1024)),
-            large: Vec::with_capacity(cfg.max_free_large),
+            free: [
+                Vec::with_capacity(cfg.max_free_small.min(1024)),
+                Vec::with_capacity(cfg.max_free_medium.min(1024)),
+                Vec::with_capacity(cfg.max_free_large.min(1024)),
+            ],
             stats: PoolStats::default(),
-            next_id: 1,
+            next_id: SHARED_IDS,
+            foreign_returns: 0,
         };
         SkbPool {
             inner: Arc::new(PoolInner {
                 cfg,
+                owner: AtomicU64::new(0),
+                local: UnsafeCell::new(Local {
+                    next_id: 1,
+                    ..Local::default()
+                }),
+                lstats: LocalStats::default(),
                 lists: Mutex::new(lists),
             }),
         }
@@ -129,8 +230,8 @@ impl SkbPool {
     pub fn prefill(&self, n: usize) {
         let n = n.min(self.inner.cfg.max_free_small);
         let mut l = self.inner.lock();
-        while l.small.len() < n {
-            l.small.push(new_buf(self.inner.cfg.small_size));
+        while l.free[0].len() < n {
+            l.free[0].push(new_buf(self.inner.cfg.small_size));
             l.stats.heap_allocs += 1;
         }
     }
@@ -159,7 +260,15 @@ impl SkbPool {
     pub fn stats(&self) -> PoolStats {
         let l = self.inner.lock();
         let mut s = l.stats;
-        s.free = l.small.len() + l.large.len();
+        let ls = &self.inner.lstats;
+        let taken = ls.taken.load(Ordering::Relaxed);
+        let returned = ls.returned.load(Ordering::Relaxed);
+        // A buffer the owner took and another thread gave back is counted
+        // out on one side and in on the other.
+        s.in_use = (s.in_use as i64 + taken as i64 - returned as i64 - l.foreign_returns as i64)
+            .max(0) as u64;
+        s.recycled += ls.recycled.load(Ordering::Relaxed);
+        s.free = l.free.iter().map(Vec::len).sum::<usize>() + ls.free.load(Ordering::Relaxed);
         s
     }
 
@@ -179,9 +288,46 @@ impl PoolInner {
         self.lists.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The owner thread's lists, if this is the owner thread (the first
+    /// to ask claims them) and the pool has no memory ceiling (whose count
+    /// must be exact, so every operation then takes the lock).
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    fn local(&self) -> Option<&mut Local> {
+        if self.cfg.max_in_use != 0 {
+            return None;
+        }
+        let me = thread_token();
+        let owner = self.owner.load(Ordering::Relaxed);
+        let mine = owner == me
+            || (owner == 0
+                && self
+                    .owner
+                    .compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok());
+        // SAFETY: only the owner thread gets here (see `unsafe impl Sync`),
+        // and it holds no other reference to `local`: each caller uses the
+        // one it gets and lets go before returning.
+        mine.then(|| unsafe { &mut *self.local.get() })
+    }
+
     /// A buffer of at least `size` bytes, and a fresh skb id.
     pub(super) fn take(&self, size: usize) -> Result<(Arc<[u8]>, u64), SkbError> {
         let cfg = self.cfg;
+        if let Some(class) = cfg.class_of(size) {
+            if let Some(local) = self.local() {
+                if let Some(buf) = local.free[class].pop() {
+                    let ls = &self.lstats;
+                    ls.free
+                        .store(ls.free.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+                    bump(&ls.recycled);
+                    bump(&ls.taken);
+                    let id = local.next_id;
+                    local.next_id += 1;
+                    return Ok((buf, id));
+                }
+            }
+        }
         let mut l = self.lock();
         if size > cfg.large_size {
             l.stats.failed += 1;
@@ -212,6 +358,27 @@ impl PoolInner {
     /// buffer slip away uncounted).
     pub(super) fn release(&self, mut buf: Arc<[u8]>) {
         let cfg = self.cfg;
+        // Ours alone (no `Weak` to a pool buffer is ever made): the owner
+        // thread keeps it without the lock.
+        if Arc::strong_count(&buf) == 1 {
+            if let Some(local) = self.local() {
+                // Whoever dropped their reference before us did so with
+                // Release ordering: their writes are done.
+                fence(Ordering::Acquire);
+                let ls = &self.lstats;
+                bump(&ls.returned);
+                let Some(class) = cfg.class_exact(buf.len()) else {
+                    return;
+                };
+                let list = &mut local.free[class];
+                if list.len() < cfg.max_free()[class] {
+                    list.push(buf);
+                    ls.free
+                        .store(ls.free.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
         let mut l = self.lock();
         if Arc::get_mut(&mut buf).is_some() {
             l.give_back(&cfg, buf);
@@ -224,15 +391,8 @@ impl PoolInner {
 impl FreeLists {
     /// A buffer of at least `size` bytes (a free one if any) and a fresh id.
     fn hand_out(&mut self, cfg: &PoolConfig, size: usize) -> (Arc<[u8]>, u64) {
-        let small = size <= cfg.small_size;
-        let large = size <= cfg.large_size;
-        let reused = if small {
-            self.small.pop()
-        } else if large {
-            self.large.pop()
-        } else {
-            None
-        };
+        let class = cfg.class_of(size);
+        let reused = class.and_then(|c| self.free[c].pop());
         let buf = match reused {
             Some(b) => {
                 self.stats.recycled += 1;
@@ -240,12 +400,9 @@ impl FreeLists {
             }
             None => {
                 self.stats.heap_allocs += 1;
-                new_buf(if small {
-                    cfg.small_size
-                } else if large {
-                    cfg.large_size
-                } else {
-                    size.min(PoolConfig::MAX_BUFFER)
+                new_buf(match class {
+                    Some(c) => cfg.sizes()[c],
+                    None => size.min(PoolConfig::MAX_BUFFER),
                 })
             }
         };
@@ -257,11 +414,14 @@ impl FreeLists {
 
     /// Takes back a buffer whose last user is done with it.
     fn give_back(&mut self, cfg: &PoolConfig, buf: Arc<[u8]>) {
-        self.stats.in_use = self.stats.in_use.saturating_sub(1);
-        if buf.len() == cfg.small_size && self.small.len() < cfg.max_free_small {
-            self.small.push(buf);
-        } else if buf.len() == cfg.large_size && self.large.len() < cfg.max_free_large {
-            self.large.push(buf);
+        match self.stats.in_use.checked_sub(1) {
+            Some(n) => self.stats.in_use = n,
+            None => self.foreign_returns += 1,
+        }
+        if let Some(c) = cfg.class_exact(buf.len()) {
+            if self.free[c].len() < cfg.max_free()[c] {
+                self.free[c].push(buf);
+            }
         }
     }
 }

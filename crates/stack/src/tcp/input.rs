@@ -50,6 +50,18 @@ pub(crate) struct Seg {
     pub dev: IfIndex,
     /// The IP header's ECN field said CE (congestion experienced).
     pub ce: bool,
+    /// Payload bytes per segment of a packet GRO merged (0: one segment).
+    pub gso_size: u16,
+}
+
+impl Seg {
+    /// `max(1, gso_segs)`: the segments this packet was on the wire.
+    pub fn segs(&self) -> u32 {
+        match self.gso_size {
+            0 => 1,
+            g => self.len.div_ceil(u32::from(g)).max(1),
+        }
+    }
 }
 
 /// `tcp_fast_parse_options`: the aligned timestamp-only layout Linux sends
@@ -125,6 +137,7 @@ impl Stack {
                     hdr_len: t.header_len() as u8,
                     dev: skb.meta.ingress_dev.unwrap_or(IfIndex(1)),
                     ce: ip.ecn() == 3,
+                    gso_size: skb.meta.gso_size,
                 }
             }
             Err(_) => {
@@ -167,9 +180,11 @@ impl Stack {
                     self.tcp_no_socket(skb);
                     return;
                 };
-                sk.segs_in += 1;
+                // tcp_segs_in(): a GRO packet counts its segments.
+                let segs = seg.segs();
+                sk.segs_in += u64::from(segs);
                 if seg.len > 0 {
-                    sk.data_segs_in += 1;
+                    sk.data_segs_in += u64::from(segs);
                 }
                 // inet_sk_rx_dst_set(): the route for early demux, kept
                 // while it stays valid for this device.
@@ -1151,6 +1166,11 @@ impl Stack {
     /// `ICSK_ACK_PUSHED2` the second time), so that the reader that drains
     /// it acknowledges at once (`tcp_cleanup_rbuf`).
     fn tcp_measure_rcv_mss(sk: &mut TcpSock, seg: &Seg, len: u32) {
+        // A packet GRO merged: its segments' size.
+        let len = match seg.gso_size {
+            0 => len,
+            g => u32::from(g),
+        };
         let lss = sk.last_seg_size;
         sk.last_seg_size = 0;
         if len >= sk.rcv_mss {
@@ -1327,6 +1347,7 @@ impl Stack {
             hdr_len: tcp.header_len() as u8,
             dev: IfIndex(1),
             ce: false,
+            gso_size: 0,
         };
         self.tcp_v4_send_reset_seg(&seg);
         self.tracer.skb(self.now, "tcp_v4_send_reset", skb);
