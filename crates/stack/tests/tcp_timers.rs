@@ -586,16 +586,26 @@ fn probe_run(far_mtu: u32) -> (Vec<usize>, netpath::tcp::TcpExtMib, u32, u64) {
     let out: Vec<usize> = t.with(&a, |st, _| {
         std::iter::from_fn(|| st.tap_recv(tap))
             .filter(|f| f.meta.pkt_type == netpath::skb::PacketType::Outgoing)
-            .filter_map(|f| {
+            .flat_map(|f| {
                 let d = f.data();
-                // Ethernet + IPv4 + TCP (with timestamps): payload bytes.
-                (d.len() > 14 + 20 + 32 && d[23] == 6).then(|| {
+                // Ethernet + IPv4 + TCP (with timestamps): payload bytes;
+                // a GSO skb (the NIC does TSO: its tap sees them whole, as
+                // tcpdump does) stands for segments of `gso_size`.
+                let len = (d.len() > 14 + 20 + 32 && d[23] == 6).then(|| {
                     let tot = u16::from_be_bytes([d[16], d[17]]) as usize;
                     let thl = usize::from(d[14 + 20 + 12] >> 4) * 4;
                     tot - 20 - thl
-                })
+                });
+                let mss = usize::from(f.meta.gso_size);
+                let mut segs = Vec::new();
+                let mut left = len.unwrap_or(0);
+                while left > 0 {
+                    let l = if mss == 0 { left } else { left.min(mss) };
+                    segs.push(l);
+                    left -= l;
+                }
+                segs
             })
-            .filter(|&l| l > 0)
             .collect()
     });
     let st = stack(&t.sim, a.node);

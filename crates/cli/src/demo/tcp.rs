@@ -121,7 +121,8 @@ fn egress_step(point: &str) -> Option<u8> {
         | "skb_gso_segment"
         | "dev_hard_start_xmit"
         | "deliver_skb"
-        | "nic_tx" => 7,
+        | "nic_tx"
+        | "nic_tx_tso" => 7,
         _ => return None,
     })
 }
@@ -220,33 +221,17 @@ fn first_segment(
     }
     // Egress 3 on: tcp_transmit_skb builds the segment in a new skb, which
     // then travels every link by page flip, keeping its id.
-    let Some(mut seg) = tx[call..]
+    // A GSO skb (several segments sent down the stack as one) is cut up by
+    // the NIC or just before the driver (`skb_gso_segment`); its first
+    // segment keeps its id, so the walk goes on with it.
+    let Some(seg) = tx[call..]
         .iter()
         .find(|e| e.point == "tcp_transmit_skb")
         .map(|e| e.skb_id)
     else {
         return (lines, Vec::new());
     };
-    // A GSO skb (several segments sent down the stack as one) is cut up
-    // just before the driver (`skb_gso_segment`); from there on the walk
-    // follows its first segment, the next skb the driver is handed.
-    let mut gso_done = false;
-    let mut i = 0;
-    while i < tx.len() {
-        let e = &tx[i];
-        i += 1;
-        if e.skb_id != seg {
-            continue;
-        }
-        if e.point == "skb_gso_segment" && !gso_done {
-            gso_done = true;
-            if let Some(first) = tx[i..]
-                .iter()
-                .find(|n| n.point == "dev_hard_start_xmit" && n.skb_id != seg)
-            {
-                seg = first.skb_id;
-            }
-        }
+    for e in tx.iter().filter(|e| e.skb_id == seg) {
         let step = egress_step(e.point).unwrap_or_else(|| lines.last().map_or(3, |l| l.step));
         lines.push(StageLine {
             path: Path::Egress,
@@ -614,7 +599,8 @@ pub fn render(o: &mut String, r: &TcpReport) {
             len,
             l.note
         );
-        if l.path == Path::Egress && l.step == 7 && l.point == Some("nic_tx") {
+        if l.path == Path::Egress && l.step == 7 && matches!(l.point, Some("nic_tx" | "nic_tx_tso"))
+        {
             for (h, pts) in &r.transit {
                 let _ = writeln!(o, "          via {h}: {}", pts.join(" > "));
             }

@@ -72,6 +72,11 @@ pub struct NicConfig {
     /// NETIF_F_GRO (`ethtool -K gro`): consecutive TCP segments of a flow
     /// received in one NAPI poll are merged before the stack (`dev::gro`).
     pub gro: bool,
+    /// NETIF_F_TSO (`ethtool -K tso`): the NIC takes a GSO skb in one
+    /// descriptor and cuts it into frames itself (with checksum offload,
+    /// at no line rate). It puts a "TSO burst" on the wire: the frames,
+    /// built one by one only when something needs them ([`tso_frames`]).
+    pub tso: bool,
 }
 
 impl Default for NicConfig {
@@ -88,6 +93,7 @@ impl Default for NicConfig {
             tx_csum_offload: true,
             rx_csum_offload: true,
             gro: true,
+            tso: true,
         }
     }
 }
@@ -140,6 +146,8 @@ struct TxDesc {
     /// `None` once the frame has left.
     skb: Option<Skb>,
     len: usize,
+    /// Frames it stands for (a TSO burst: its segments).
+    frames: u16,
     done_at: Instant,
 }
 
@@ -335,6 +343,20 @@ impl Stack {
     }
 
     fn nic_dma(&mut self, ifindex: IfIndex, mut frame: Skb, touched: bool) -> Result<(), DevError> {
+        if frame.is_gso() && !self.nic_takes_burst(ifindex, &frame, touched) {
+            // The frames, one by one, as the wire would have brought them.
+            let mut frames = Vec::new();
+            if tso_frames(&frame, &self.pool, &mut frames).is_err() {
+                self.kfree_skb(frame, DropReason::SkbGsoSeg);
+                return Ok(());
+            }
+            drop(frame);
+            for f in frames {
+                self.nic_dma(ifindex, f, touched)?;
+            }
+            return Ok(());
+        }
+        let burst = frame.is_gso();
         let now = self.now;
         let dev = devm(&mut self.devs, ifindex)?;
         let accepts_dst = frame
@@ -359,8 +381,9 @@ impl Stack {
         }
         // Length: a runt, or longer than MTU + header + two tags + FCS.
         let len = frame.len();
-        if len < MIN_FRAME + ethernet::FCS_LEN
-            || len > mtu + ethernet::HEADER_LEN + 8 + ethernet::FCS_LEN
+        if !burst
+            && (len < MIN_FRAME + ethernet::FCS_LEN
+                || len > mtu + ethernet::HEADER_LEN + 8 + ethernet::FCS_LEN)
         {
             stats.rx_length_errors += 1;
             stats.rx_errors += 1;
@@ -390,7 +413,7 @@ impl Stack {
             u64::from(touched || nic.cfg.fcs_check == FcsCheck::Always),
         );
         frame.meta.fcs_pending = false;
-        if frame.trim(len - ethernet::FCS_LEN).is_err() {
+        if !burst && frame.trim(len - ethernet::FCS_LEN).is_err() {
             stats.rx_length_errors += 1;
             stats.rx_errors += 1;
             return Ok(());
@@ -419,8 +442,10 @@ impl Stack {
         if !nic.cfg.rx_csum_offload {
             frame.checksum_help();
         }
+        let gso_size = frame.meta.gso_size;
         frame.meta = Default::default();
         frame.meta.ingress_dev = Some(ifindex);
+        frame.meta.gso_size = gso_size;
         if nic.cfg.rx_csum_offload && matches!(hw_csum, ChecksumState::Partial { .. }) {
             frame.meta.ip_summed = hw_csum;
         }
@@ -450,6 +475,16 @@ impl Stack {
             let Some(skb) = self.nic_clean_rx_one(ifindex) else {
                 break;
             };
+            if skb.is_gso() {
+                // A TSO burst taken whole: what GRO makes of its frames.
+                let (frames, _) = tso_frame_counts(&skb);
+                work += frames;
+                self.napi_gro_flush();
+                self.tracer
+                    .skb_detail(self.now, "napi_gro_complete", &skb, frames as u64);
+                self.netif_receive_skb(skb);
+                continue;
+            }
             work += 1;
             if gro {
                 // What else this poll will bring: how big a packet GRO may
@@ -491,9 +526,14 @@ impl Stack {
             Err(_) => nic.hw.rx_alloc_failed += 1,
         }
         nic.rx_clean = (slot + 1) % nic.rx_ring.len();
-        let frame_len = skb.len();
-        stats.rx_packets += 1;
-        stats.rx_bytes += frame_len as u64;
+        // A burst taken whole counts as the frames it stands for.
+        let (frames, frame_bytes) = if skb.is_gso() {
+            tso_frame_counts(&skb)
+        } else {
+            (1, skb.len())
+        };
+        stats.rx_packets += frames as u64;
+        stats.rx_bytes += frame_bytes as u64;
         skb.meta.ingress_dev = Some(ifindex);
         skb.meta.set_tstamp(Some(now));
         // Hardware VLAN stripping (NETIF_F_HW_VLAN_CTAG_RX).
@@ -528,7 +568,7 @@ impl Stack {
         let mut cleaned = 0;
         while nic.tx_ring.front().is_some_and(|d| d.skb.is_none()) {
             if let Some(d) = nic.tx_ring.pop_front() {
-                stats.tx_packets += 1;
+                stats.tx_packets += u64::from(d.frames);
                 stats.tx_bytes += d.len as u64;
                 cleaned += 1;
             }
@@ -551,6 +591,9 @@ impl Stack {
     // The busy packet comes back by value: boxing it would allocate per packet.
     #[allow(clippy::result_large_err)]
     pub(crate) fn nic_start_xmit(&mut self, ifindex: IfIndex, mut skb: Skb) -> Result<(), Skb> {
+        if skb.is_gso() {
+            return self.nic_start_xmit_tso(ifindex, skb);
+        }
         let now = self.now;
         let Ok(dev) = devm(&mut self.devs, ifindex) else {
             self.kfree_skb(skb, DropReason::DevReady);
@@ -603,7 +646,80 @@ impl Stack {
         nic.tx_ring.push_back(TxDesc {
             skb: Some(skb),
             len: body_len,
+            frames: 1,
             done_at,
+        });
+        Ok(())
+    }
+
+    /// Whether NIC `ifindex` takes a TSO burst from the wire whole: its GRO
+    /// would merge all of the burst's frames into one packet, which is
+    /// built from the burst directly (`napi_gro_complete`) instead of frame
+    /// by frame. That holds when the frames would all arrive in one poll
+    /// (ring room for each, an unaltered burst, no FCS to check in full)
+    /// and GRO's rules take each one: IPv4 without options, TCP with only
+    /// ACK (and PSH, which GRO merges and flushes on), a MAC the filter
+    /// accepts.
+    fn nic_takes_burst(&self, ifindex: IfIndex, burst: &Skb, touched: bool) -> bool {
+        let Ok(dev) = self.dev(ifindex) else {
+            return false;
+        };
+        let Some(nic) = dev.nic() else { return false };
+        let d = burst.data();
+        let h = ethernet::HEADER_LEN;
+        let (n, _) = tso_frame_counts(burst);
+        let ready = nic.rx_ready();
+        let clean = d.len() > h + 40
+            && d[12..14] == [0x08, 0x00]
+            && d[h] == 0x45
+            && d[h + 9] == 6
+            && d[h + 6] & 0x20 == 0
+            && d[h + 20 + 13] & !0x08 == 0x10;
+        let dst_ok =
+            EthernetAddress::from_bytes(&d[..6]).is_some_and(|m| dev.mac_filter_accepts(m));
+        nic.cfg.gro
+            && !touched
+            && nic.cfg.fcs_check != FcsCheck::Always
+            && dev.flags.up
+            && nic.rx_ring.len().saturating_sub(ready) >= n
+            && n <= usize::from(u16::MAX)
+            && clean
+            && dst_ok
+    }
+
+    /// Whether NIC `ifindex` takes GSO skbs whole (TSO): it has TSO and
+    /// checksum offload, and no line rate to space the frames by.
+    pub(crate) fn nic_can_tso(&self, ifindex: IfIndex) -> bool {
+        self.dev(ifindex)
+            .ok()
+            .and_then(|d| d.nic())
+            .is_some_and(|n| n.cfg.tso && n.cfg.tx_csum_offload && n.cfg.speed_bps.is_none())
+    }
+
+    /// `ndo_start_xmit` of a GSO skb on a TSO NIC: one descriptor, a TSO
+    /// burst on the wire (the frames' FCS and checksums pending).
+    #[allow(clippy::result_large_err)]
+    fn nic_start_xmit_tso(&mut self, ifindex: IfIndex, mut skb: Skb) -> Result<(), Skb> {
+        let now = self.now;
+        let Ok(dev) = devm(&mut self.devs, ifindex) else {
+            self.kfree_skb(skb, DropReason::DevReady);
+            return Ok(());
+        };
+        let DevKind::Nic(nic) = &mut dev.kind else {
+            return Err(skb);
+        };
+        if nic.tx_ring.len() >= nic.cfg.tx_ring {
+            return Err(skb);
+        }
+        let (frames, bytes) = tso_frame_counts(&skb);
+        skb.meta.fcs_pending = true;
+        self.tracer
+            .skb_detail(now, "nic_tx_tso", &skb, frames as u64);
+        nic.tx_ring.push_back(TxDesc {
+            skb: Some(skb),
+            len: bytes,
+            frames: frames as u16,
+            done_at: now,
         });
         Ok(())
     }
@@ -645,14 +761,25 @@ impl Stack {
     pub fn nic_take_sent(&mut self, ifindex: IfIndex, out: &mut Vec<Skb>) {
         let from = out.len();
         self.nic_take_sent_lazy(ifindex, out);
+        if out[from..].iter().any(Skb::is_gso) {
+            let bursts: Vec<Skb> = out.drain(from..).collect();
+            for b in bursts {
+                if b.is_gso() {
+                    let _ = tso_frames(&b, &self.pool, out);
+                } else {
+                    out.push(b);
+                }
+            }
+        }
         for skb in &mut out[from..] {
             skb.resolve_offloads();
         }
     }
 
     /// Like [`Stack::nic_take_sent`], but each frame's FCS may still be
-    /// pending ([`crate::skb::SkbMeta::fcs_pending`]): for a simulated wire
-    /// that works it out only if something reads it.
+    /// pending ([`crate::skb::SkbMeta::fcs_pending`]) and a TSO NIC's
+    /// bursts come whole ([`Skb::is_gso`]; [`tso_frames`] cuts them): for a
+    /// simulated wire that works these out only if something reads them.
     pub fn nic_take_sent_lazy(&mut self, ifindex: IfIndex, out: &mut Vec<Skb>) {
         if let Ok(nic) = self
             .dev_mut(ifindex)
@@ -661,6 +788,57 @@ impl Stack {
             out.extend(nic.wire_out.drain(..));
         }
     }
+}
+
+/// What a TSO burst (an Ethernet frame holding a GSO packet) is on the
+/// wire: its number of frames and their bytes (headers repeated, padding
+/// and FCS included).
+pub(crate) fn tso_frame_counts(burst: &Skb) -> (usize, usize) {
+    let d = burst.data();
+    let mss = usize::from(burst.meta.gso_size).max(1);
+    let hdr = ethernet::HEADER_LEN
+        + d.get(ethernet::HEADER_LEN)
+            .map_or(20, |b| usize::from(b & 0x0f) * 4)
+        + d.get(ethernet::HEADER_LEN + 20 + 12)
+            .map_or(20, |b| usize::from(b >> 4) * 4);
+    let payload = d.len().saturating_sub(hdr);
+    let n = payload.div_ceil(mss).max(1);
+    let last = payload - (n - 1) * mss;
+    let bytes =
+        (n - 1) * (hdr + mss + ethernet::FCS_LEN) + (hdr + last).max(MIN_FRAME) + ethernet::FCS_LEN;
+    (n, bytes)
+}
+
+/// The TSO hardware's work, done when the frames of a burst are needed
+/// (a capture, an impaired link, a receiver that takes frames one by one):
+/// `skb_gso_segment`, then each frame padded and its FCS left pending, as
+/// the NIC would have sent it. Appends the frames to `out`.
+pub fn tso_frames(
+    burst: &Skb,
+    pool: &crate::skb::SkbPool,
+    out: &mut Vec<Skb>,
+) -> Result<(), crate::skb::GsoError> {
+    let mut b = burst.clone();
+    // Ethernet, then IPv4 (no VLAN tag: a tagged GSO skb is segmented
+    // in software before the driver).
+    let ihl = b
+        .data()
+        .get(ethernet::HEADER_LEN)
+        .map_or(20, |v| usize::from(v & 0x0f) * 4);
+    b.reset_mac_header();
+    b.set_network_header(ethernet::HEADER_LEN)?;
+    b.set_transport_header(ethernet::HEADER_LEN + ihl)?;
+    let from = out.len();
+    crate::skb::skb_gso_segment(&b, pool, out)?;
+    for f in &mut out[from..] {
+        let len = f.len();
+        let pad = MIN_FRAME.saturating_sub(len);
+        f.ensure_tailroom(pad + ethernet::FCS_LEN)?;
+        f.put(pad)?.fill(0);
+        f.put(ethernet::FCS_LEN)?;
+        f.meta.fcs_pending = true;
+    }
+    Ok(())
 }
 
 /// `eth_type_trans()`: sets `pkt_type` from the destination MAC, the

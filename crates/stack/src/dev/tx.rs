@@ -263,7 +263,9 @@ impl Stack {
     // The busy packet comes back by value: boxing it would allocate per packet.
     #[allow(clippy::result_large_err)]
     pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
-        if skb.is_gso() {
+        // netif_skb_features(): a TSO NIC takes the GSO skb whole; for any
+        // other device (or a VLAN tag still to insert) it is segmented here.
+        if skb.is_gso() && (skb.meta.vlan.is_some() || !self.nic_can_tso(dev)) {
             return self.dev_xmit_gso(skb, dev);
         }
         self.xmit_one(skb, dev)

@@ -76,6 +76,11 @@ impl Node for SimHost {
         true
     }
 
+    /// Its NICs take TSO bursts whole (building the frames if they must).
+    fn gso_bursts(&self) -> bool {
+        true
+    }
+
     fn receive(
         &mut self,
         now: Instant,
@@ -84,6 +89,11 @@ impl Node for SimHost {
         touched: bool,
         ctx: &mut NodeCtx<'_>,
     ) {
+        let frames = if frame.is_gso() {
+            crate::dev::nic::tso_frame_counts(&frame).0
+        } else {
+            1
+        };
         match self.ports.get(usize::from(port.0)).copied().flatten() {
             Some(nic) => {
                 let _ = self.stack.nic_receive(now, nic, frame, touched);
@@ -95,7 +105,7 @@ impl Node for SimHost {
         // frames landing while the interrupt is masked are. At most a NAPI
         // weight of them wait, so that a burst cannot overrun a ring that a
         // real softirq would have been draining while it arrived.
-        self.unpolled += 1;
+        self.unpolled += frames;
         if self.unpolled >= UNPOLLED_MAX {
             if let Some(next) = self.run(now, ctx) {
                 ctx.poll_at(next);

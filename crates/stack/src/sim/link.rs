@@ -199,6 +199,21 @@ impl Link {
         }
     }
 
+    /// Whether a TSO burst may cross whole: nothing on this link would
+    /// treat its frames one by one (no line rate, no impairment, no
+    /// capture, two ends).
+    pub fn carries_bursts(&self) -> bool {
+        let c = &self.cfg;
+        c.bandwidth_bps.is_none()
+            && c.loss == 0.0
+            && c.duplicate == 0.0
+            && c.reorder == 0.0
+            && c.corrupt == 0.0
+            && c.ce_mark == 0.0
+            && self.ends.len() == 2
+            && self.ends.iter().all(|e| e.capture.is_none())
+    }
+
     /// Queues a frame of `len` bytes at end `from`: the time its last bit
     /// leaves, or `None` if the end's queue is full. Counts it either way.
     pub fn serialise(&mut self, now: Instant, from: usize, len: usize) -> Option<Instant> {

@@ -91,6 +91,14 @@ pub trait Node: AsAny {
     fn lazy_fcs(&self) -> bool {
         false
     }
+
+    /// Whether `receive` takes a TSO burst whole ([`Skb::is_gso`]: a NIC
+    /// that builds its frames only if it needs them,
+    /// [`crate::dev::nic::tso_frames`]). If not (the default), the world
+    /// hands it the frames one by one.
+    fn gso_bursts(&self) -> bool {
+        false
+    }
 }
 
 /// Why the world refused a change.
@@ -239,6 +247,19 @@ impl Fabric {
         }
     }
 
+    /// The frames of a TSO burst, one after the other.
+    fn transmit_frames(&mut self, node: usize, port: PortId, burst: Skb) {
+        let mut frames = Vec::new();
+        if crate::dev::nic::tso_frames(&burst, &self.pool, &mut frames).is_err() {
+            self.drops.kfree_skb_reason(burst, DropReason::SkbGsoSeg);
+            return;
+        }
+        drop(burst);
+        for f in frames {
+            self.transmit(node, port, f);
+        }
+    }
+
     /// The sending half of a link: serialise, capture, then fan the frame
     /// out to every other end through the impairments.
     fn transmit(&mut self, node: usize, port: PortId, mut skb: Skb) {
@@ -259,6 +280,20 @@ impl Fabric {
             drops.kfree_skb_reason(skb, DropReason::DevReady);
             return;
         };
+        // A TSO burst crosses whole only where nothing would tell its
+        // frames apart; elsewhere the NIC's segmentation is done now and
+        // each frame goes on the wire by itself.
+        let burst = skb.is_gso();
+        if burst && !link.carries_bursts() {
+            self.transmit_frames(node, port, skb);
+            return;
+        }
+        let frames = if burst {
+            crate::dev::nic::tso_frame_counts(&skb).0 as u64
+        } else {
+            1
+        };
+        link.stats.tx_frames += frames - 1;
         let Some(last_bit_out) = link.serialise(now, from, skb.len()) else {
             drops.kfree_skb_reason(skb, DropReason::FullRing);
             return;
@@ -271,8 +306,10 @@ impl Fabric {
             // Not a NIC's frame (no pending FCS): its bytes are final.
             skb.checksum_help();
         }
+        let gso_size = skb.meta.gso_size;
         skb.meta = SkbMeta::default();
         skb.meta.fcs_pending = fcs_pending;
+        skb.meta.gso_size = gso_size;
         if hw_csum {
             skb.meta.ip_summed = summed;
         }
@@ -578,7 +615,11 @@ impl Sim {
                     return;
                 };
                 l.stats.in_flight -= 1;
-                l.stats.delivered += 1;
+                l.stats.delivered += if arrival.skb.is_gso() {
+                    crate::dev::nic::tso_frame_counts(&arrival.skb).0 as u64
+                } else {
+                    1
+                };
                 let (node, port, capture) =
                     (l.ends[end].node, l.ends[end].port, l.ends[end].capture);
                 let mut skb = arrival.skb;
@@ -589,6 +630,29 @@ impl Sim {
                 let Some(n) = self.nodes.get_mut(node.index()) else {
                     return;
                 };
+                if skb.is_gso() && !n.gso_bursts() {
+                    // A node that takes frames one by one gets them so.
+                    let mut frames = Vec::new();
+                    if crate::dev::nic::tso_frames(&skb, &self.fabric.pool, &mut frames).is_err() {
+                        self.fabric
+                            .drops
+                            .kfree_skb_reason(skb, DropReason::SkbGsoSeg);
+                        return;
+                    }
+                    drop(skb);
+                    for mut f in frames {
+                        if !n.lazy_fcs() {
+                            f.resolve_offloads();
+                        }
+                        let mut ctx = NodeCtx {
+                            fabric: &mut self.fabric,
+                            node: node.index(),
+                            in_poll: false,
+                        };
+                        n.receive(now, port, f, arrival.touched, &mut ctx);
+                    }
+                    return;
+                }
                 if !n.lazy_fcs() {
                     skb.resolve_offloads();
                 }

@@ -46,8 +46,8 @@ const SEG_TAILROOM: usize = 4;
 
 /// Cuts `skb` (a GSO skb: `meta.gso_size > 0`, data at the link or network
 /// header, network and transport headers set) into segments appended to
-/// `out`, each a linear skb of at most `gso_size` payload bytes. `skb`
-/// itself is left as it was.
+/// `out`, each a linear skb of at most `gso_size` payload bytes (the first
+/// under `skb`'s id). `skb` itself is left as it was.
 pub fn skb_gso_segment(skb: &Skb, pool: &SkbPool, out: &mut Vec<Skb>) -> Result<(), GsoError> {
     let data_off = skb.data_offset();
     let (Some(nh), Some(th)) = (skb.network_header(), skb.transport_header()) else {
@@ -114,6 +114,11 @@ pub fn skb_gso_segment(skb: &Skb, pool: &SkbPool, out: &mut Vec<Skb>) -> Result<
         seg.set_transport_header(th)?;
         seg.meta = skb.meta.clone();
         seg.meta.gso_size = 0;
+        if i == 0 {
+            // The first segment goes on under the GSO skb's id, so that
+            // trace events follow one packet from the socket to the wire.
+            seg.id = skb.id;
+        }
         seg.meta.ip_summed = ChecksumState::Partial {
             start: (seg.data_offset() + th) as u16,
             offset: 16,
