@@ -231,12 +231,19 @@ impl Stack {
             .or(dst.prefsrc)
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         let total = skb.len() + 20;
+        // A GSO skb goes out as its segments: those are what must fit.
+        let seg_total = if skb.is_gso() {
+            let thl = skb.data().get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+            20 + thl + usize::from(skb.meta.gso_size)
+        } else {
+            total
+        };
         let df = match opts.pmtudisc {
             PmtuDisc::Dont => false,
-            PmtuDisc::Want => !dst.mtu_locked && total <= dst.mtu as usize,
+            PmtuDisc::Want => !dst.mtu_locked && seg_total <= dst.mtu as usize,
             PmtuDisc::Do | PmtuDisc::Probe => true,
         };
-        if opts.pmtudisc == PmtuDisc::Do && total > dst.mtu as usize {
+        if opts.pmtudisc == PmtuDisc::Do && seg_total > dst.mtu as usize {
             self.kfree_skb(skb, DropReason::PktTooBig);
             return Err(SendError::MsgSize { mtu: dst.mtu });
         }
