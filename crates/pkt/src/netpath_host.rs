@@ -688,6 +688,12 @@ impl PktHost for NetpathHost {
             .map_err(|e| Unsupported(format!("{e:?}")))
     }
 
+    fn gso_off(&mut self) -> Result<(), Unsupported> {
+        self.stack
+            .set_gso(self.nic, false)
+            .map_err(|e| Unsupported(format!("{e:?}")))
+    }
+
     fn root_pfifo(&mut self, limit: Option<u32>) -> Result<(), Unsupported> {
         // tc's default limit is the device's txqueuelen (1000).
         let q = netpath::sched::pfifo::Pfifo::new(limit.unwrap_or(1000));

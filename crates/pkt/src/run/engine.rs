@@ -405,6 +405,13 @@ impl<'h> Engine<'h> {
                             .host
                             .route(r)
                             .map_err(|e| unsupported(line, format!("ip route: {}", e.0)))?,
+                        ShellCmd::OffloadsOff { gso } => {
+                            if *gso {
+                                self.host.gso_off().map_err(|e| {
+                                    unsupported(line, format!("ethtool -K: {}", e.0))
+                                })?;
+                            }
+                        }
                         ShellCmd::RootPfifo { limit } => self
                             .host
                             .root_pfifo(*limit)

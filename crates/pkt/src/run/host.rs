@@ -322,6 +322,11 @@ pub trait PktHost {
         let _ = limit;
         Err(Unsupported("tc qdisc on this host".into()))
     }
+    /// `ethtool -K DEV gso off`: TCP sends one skb per segment. A host that
+    /// has no GSO has nothing to turn off.
+    fn gso_off(&mut self) -> Result<(), Unsupported> {
+        Ok(())
+    }
     /// Sets the route to `r.dst` out of the test device, with its metrics.
     fn route(&mut self, r: &super::shell::RouteSpec) -> Result<(), Unsupported> {
         let _ = r;

@@ -31,6 +31,13 @@ pub enum ShellCmd {
     Route(RouteSpec),
     /// `ip tcp_metrics flush all`.
     FlushTcpMetrics,
+    /// `ethtool -K DEV {gso|tso|gro|lro} off …`: offloads off on the test
+    /// device; `gso` when GSO or TSO is among them (TCP then hands the
+    /// layers below one skb per segment; the wire shows the same frames).
+    OffloadsOff {
+        /// GSO (or TSO) is among the offloads turned off.
+        gso: bool,
+    },
     /// `nstat`: remembers the counters (nstat prints what changed since
     /// its last run).
     NstatReset,
@@ -198,9 +205,8 @@ pub fn parse(raw: &str) -> Result<Vec<ShellCmd>, String> {
         } else if let Some(r) = ip_route(&toks) {
             out.push(ShellCmd::Route(r));
         } else if ethtool_offloads_off(&toks) {
-            // netpath has no GSO, TSO or GRO: its segments are MSS-sized
-            // already, so turning them off changes nothing.
-            out.push(ShellCmd::Noop(line.to_string()));
+            let gso = toks[3..].chunks(2).any(|p| matches!(p[0], "gso" | "tso"));
+            out.push(ShellCmd::OffloadsOff { gso });
         } else if let Some(limit) = root_pfifo(&toks) {
             out.push(ShellCmd::RootPfifo { limit });
         } else if let Some(cmds) = assignments(toks.iter().copied()) {

@@ -975,7 +975,11 @@ fn tc_root_pfifo_is_understood() {
     assert!(parse("ip route change 192.0.2.1 dev tun0 rtt 5").is_err());
     assert!(matches!(
         parse("ethtool -K tun0 gso off tso off").as_deref(),
-        Ok([ShellCmd::Noop(_)])
+        Ok([ShellCmd::OffloadsOff { gso: true }])
+    ));
+    assert!(matches!(
+        parse("ethtool -K tun0 gro off").as_deref(),
+        Ok([ShellCmd::OffloadsOff { gso: false }])
     ));
     assert!(parse("ethtool -K tun0 gso on").is_err());
     assert!(parse("tc qdisc replace dev tun0 root pfifo limit x").is_err());

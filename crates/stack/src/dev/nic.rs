@@ -241,7 +241,9 @@ impl Nic {
         self.wire_out.len()
     }
 
-    /// Takes the next frame the NIC has sent (with its FCS).
+    /// Takes the next thing the NIC has put on the wire, as the hardware
+    /// left it: a frame whose FCS may still be pending, or a TSO burst
+    /// ([`Skb::is_gso`]). [`Stack::nic_take_sent`] gives finished frames.
     pub fn take_sent(&mut self) -> Option<Skb> {
         self.wire_out.pop_front()
     }
