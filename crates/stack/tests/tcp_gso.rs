@@ -58,6 +58,8 @@ struct Outcome {
     b_segs_in: (u64, u64),
     /// (A's NIC tx_packets, B's NIC rx_packets, B's NIC tx_packets).
     nic: (u64, u64, u64),
+    /// (A's NIC tx_bytes, B's NIC rx_bytes).
+    nic_bytes: (u64, u64),
     link: LinkStats,
     events: u64,
     /// What B's NIC tap saw coming in.
@@ -150,6 +152,10 @@ fn run(s: Setup) -> Outcome {
             sa.dev(na).unwrap().stats().tx_packets,
             sb.dev(nb).unwrap().stats().rx_packets,
             sb.dev(nb).unwrap().stats().tx_packets,
+        ),
+        nic_bytes: (
+            sa.dev(na).unwrap().stats().tx_bytes,
+            sb.dev(nb).unwrap().stats().rx_bytes,
         ),
         link: t.sim.link_stats(link).unwrap(),
         events: t.sim.events_run(),
@@ -320,6 +326,10 @@ fn a_tso_burst_crosses_a_quiet_link_whole_and_every_frame_is_counted() {
         assert_eq!(o.link.delivered, o.link.tx_frames);
         assert_eq!(o.nic.1, o.nic.0);
     }
+    // Frame bytes too: A's NIC counts the frames it would have built.
+    assert_eq!(whole.nic_bytes.0, built.nic_bytes.0);
+    assert_eq!(whole.nic_bytes.1, built.nic_bytes.1);
+    assert_eq!(whole.nic_bytes.1, whole.nic_bytes.0);
     // The data frames are the same in number either way (both built from
     // the same segments), and TCP saw the same segments.
     assert_eq!(whole.mib[0].out_segs, built.mib[0].out_segs);

@@ -793,21 +793,22 @@ impl Stack {
 }
 
 /// What a TSO burst (an Ethernet frame holding a GSO packet) is on the
-/// wire: its number of frames and their bytes (headers repeated, padding
-/// and FCS included).
+/// wire: its number of frames and their bytes as the NIC counts them
+/// (headers repeated, padding included, FCS not).
 pub(crate) fn tso_frame_counts(burst: &Skb) -> (usize, usize) {
     let d = burst.data();
     let mss = usize::from(burst.meta.gso_size).max(1);
-    let hdr = ethernet::HEADER_LEN
-        + d.get(ethernet::HEADER_LEN)
-            .map_or(20, |b| usize::from(b & 0x0f) * 4)
-        + d.get(ethernet::HEADER_LEN + 20 + 12)
-            .map_or(20, |b| usize::from(b >> 4) * 4);
+    let ihl = d
+        .get(ethernet::HEADER_LEN)
+        .map_or(20, |b| usize::from(b & 0x0f) * 4);
+    let thl = d
+        .get(ethernet::HEADER_LEN + ihl + 12)
+        .map_or(20, |b| usize::from(b >> 4) * 4);
+    let hdr = ethernet::HEADER_LEN + ihl + thl;
     let payload = d.len().saturating_sub(hdr);
     let n = payload.div_ceil(mss).max(1);
     let last = payload - (n - 1) * mss;
-    let bytes =
-        (n - 1) * (hdr + mss + ethernet::FCS_LEN) + (hdr + last).max(MIN_FRAME) + ethernet::FCS_LEN;
+    let bytes = (n - 1) * (hdr + mss) + (hdr + last).max(MIN_FRAME);
     (n, bytes)
 }
 

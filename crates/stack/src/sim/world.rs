@@ -288,12 +288,14 @@ impl Fabric {
             self.transmit_frames(node, port, skb);
             return;
         }
-        let frames = if burst {
-            crate::dev::nic::tso_frame_counts(&skb).0 as u64
-        } else {
-            1
-        };
-        link.stats.tx_frames += frames - 1;
+        // Counted as the frames it stands for (serialise counts one, of the
+        // burst's own length).
+        if burst {
+            let (frames, bytes) = crate::dev::nic::tso_frame_counts(&skb);
+            link.stats.tx_frames += frames as u64 - 1;
+            let wire = bytes + frames * netpath_wire::ethernet::FCS_LEN;
+            link.stats.tx_bytes += (wire as u64).saturating_sub(skb.len() as u64);
+        }
         let Some(last_bit_out) = link.serialise(now, from, skb.len()) else {
             drops.kfree_skb_reason(skb, DropReason::FullRing);
             return;
