@@ -12,10 +12,10 @@
 //! Linux's rules for merging (`tcp_gro_receive`): same addresses and ports,
 //! the next sequence number, the same ACK number, TCP options byte for byte
 //! the same, the same IP TTL, TOS and DF, consecutive IP IDs unless DF is
-//! set, no flag beyond ACK and PSH, no IP options or fragments, a checksum
-//! known good (verified by the NIC, or here in software), and no segment
-//! longer than the first. A short segment or one with PSH is merged and
-//! ends the packet. The merged packet gets its total length, a fresh IP
+//! set, no flag beyond ACK, PSH and FIN, no IP options or fragments, a
+//! checksum known good (verified by the NIC, or here in software), and no
+//! segment longer than the first. A short segment or one with PSH or FIN is
+//! merged and ends the packet. The merged packet gets its total length, a fresh IP
 //! header checksum, `gso_size` (the first segment's payload) and, as
 //! `tcp_gro_complete` leaves it, a partial TCP checksum (known good).
 //!
@@ -32,6 +32,9 @@ use std::net::Ipv4Addr;
 
 const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
+const TCP_FIN: u8 = 0x01;
+/// Flags a merged segment may carry; PSH and FIN end the packet.
+const TCP_END: u8 = TCP_PSH | TCP_FIN;
 /// Link-layer header bytes kept in front of a merged packet.
 const ETH_HLEN: usize = 14;
 
@@ -53,7 +56,9 @@ pub(crate) struct GroHeld {
     /// TCP header length of every segment (options included).
     thl: usize,
     segs: u16,
-    psh: bool,
+    /// PSH and FIN of the segments merged (the last one's: either ends
+    /// the packet).
+    end_flags: u8,
     payload: usize,
 }
 
@@ -92,7 +97,7 @@ fn gro_key(skb: &Skb) -> Option<GroKey> {
     let t = &d[20..tot];
     let thl = usize::from(t[12] >> 4) * 4;
     let flags = t[13];
-    if thl < 20 || thl >= t.len() || flags & !(TCP_ACK | TCP_PSH) != 0 || flags & TCP_ACK == 0 {
+    if thl < 20 || thl >= t.len() || flags & !(TCP_ACK | TCP_END) != 0 || flags & TCP_ACK == 0 {
         return None;
     }
     let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -155,7 +160,7 @@ impl Stack {
                 let ends = self
                     .gro
                     .as_ref()
-                    .is_some_and(|h| h.psh || k.payload < h.mss);
+                    .is_some_and(|h| h.end_flags != 0 || k.payload < h.mss);
                 if ends {
                     self.napi_gro_flush();
                 }
@@ -163,9 +168,9 @@ impl Stack {
             }
             self.napi_gro_flush();
         }
-        if k.flags & TCP_PSH != 0 {
-            // Nothing to wait for: PSH ends a packet (and a lone one is
-            // handed up as it is).
+        if k.flags & TCP_END != 0 {
+            // Nothing to wait for: PSH or FIN ends a packet (and a lone
+            // one is handed up as it is).
             self.netif_receive_skb(skb);
             return;
         }
@@ -182,7 +187,7 @@ impl Stack {
             mss: k.payload,
             thl: k.thl,
             segs: 1,
-            psh: false,
+            end_flags: 0,
             payload: k.payload,
         });
     }
@@ -193,16 +198,14 @@ impl Stack {
         let mut skb = h.skb;
         if h.merged {
             let total = 20 + h.thl + h.payload;
-            let flags_psh = h.psh;
+            let end_flags = h.end_flags;
             let (saddr, daddr) = (h.saddr, h.daddr);
             let d = skb.data_mut();
             d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
             d[10..12].fill(0);
             let c = checksum::checksum(&d[..20]);
             d[10..12].copy_from_slice(&c.to_be_bytes());
-            if flags_psh {
-                d[20 + 13] |= TCP_PSH;
-            }
+            d[20 + 13] |= end_flags;
             let pseudo = Checksum::pseudo_header_v4(saddr, daddr, 6, (h.thl + h.payload) as u16);
             d[20 + 16..20 + 18].copy_from_slice(&pseudo.sum().to_be_bytes());
             skb.meta.gso_size = h.mss as u16;
@@ -219,7 +222,12 @@ impl Stack {
 
 /// `tcp_gro_receive`'s checks of a segment against the held flow.
 fn gro_can_merge(h: &GroHeld, skb: &Skb, k: &GroKey) -> bool {
-    if k.seq != h.next_seq || k.ack != h.ack || k.thl != h.thl || k.payload > h.mss || h.psh {
+    if k.seq != h.next_seq
+        || k.ack != h.ack
+        || k.thl != h.thl
+        || k.payload > h.mss
+        || h.end_flags != 0
+    {
         return false;
     }
     if 20 + h.thl + h.payload + k.payload > 65535 {
@@ -287,6 +295,6 @@ fn gro_append(
     h.next_seq = h.next_seq.wrapping_add(k.payload as u32);
     h.next_id = k.id.wrapping_add(1);
     h.segs += 1;
-    h.psh = k.flags & TCP_PSH != 0;
+    h.end_flags = k.flags & TCP_END;
     true
 }

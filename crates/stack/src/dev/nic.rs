@@ -660,8 +660,8 @@ impl Stack {
     /// by frame. That holds when the frames would all arrive in one poll
     /// (ring room for each, an unaltered burst, no FCS to check in full)
     /// and GRO's rules take each one: IPv4 without options, TCP with only
-    /// ACK (and PSH, which GRO merges and flushes on), a MAC the filter
-    /// accepts.
+    /// ACK (and PSH or FIN on the last, which GRO merges and flushes on),
+    /// a MAC the filter accepts.
     fn nic_takes_burst(&self, ifindex: IfIndex, burst: &Skb, touched: bool) -> bool {
         let Ok(dev) = self.dev(ifindex) else {
             return false;
@@ -676,7 +676,7 @@ impl Stack {
             && d[h] == 0x45
             && d[h + 9] == 6
             && d[h + 6] & 0x20 == 0
-            && d[h + 20 + 13] & !0x08 == 0x10;
+            && d[h + 20 + 13] & !0x09 == 0x10;
         let dst_ok =
             EthernetAddress::from_bytes(&d[..6]).is_some_and(|m| dev.mac_filter_accepts(m));
         nic.cfg.gro

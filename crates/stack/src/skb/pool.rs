@@ -108,9 +108,6 @@ struct FreeLists {
     free: [Vec<Arc<[u8]>>; 3],
     stats: PoolStats,
     next_id: u64,
-    /// Buffers given back here that the shared lists never handed out (the
-    /// owner's), when `stats.in_use` had nothing left to take them from.
-    foreign_returns: u64,
 }
 
 /// The owner thread's free lists: touched by that thread only.
@@ -205,7 +202,6 @@ impl SkbPool {
             ],
             stats: PoolStats::default(),
             next_id: SHARED_IDS,
-            foreign_returns: 0,
         };
         SkbPool {
             inner: Arc::new(PoolInner {
@@ -263,10 +259,10 @@ impl SkbPool {
         let ls = &self.inner.lstats;
         let taken = ls.taken.load(Ordering::Relaxed);
         let returned = ls.returned.load(Ordering::Relaxed);
-        // A buffer the owner took and another thread gave back is counted
-        // out on one side and in on the other.
-        s.in_use = (s.in_use as i64 + taken as i64 - returned as i64 - l.foreign_returns as i64)
-            .max(0) as u64;
+        // Every buffer was first handed out by the shared lists (the
+        // owner's only ever hold buffers given back), so their count covers
+        // it; the owner's lists only move it around.
+        s.in_use = (s.in_use as i64 + taken as i64 - returned as i64).max(0) as u64;
         s.recycled += ls.recycled.load(Ordering::Relaxed);
         s.free = l.free.iter().map(Vec::len).sum::<usize>() + ls.free.load(Ordering::Relaxed);
         s
@@ -414,10 +410,7 @@ impl FreeLists {
 
     /// Takes back a buffer whose last user is done with it.
     fn give_back(&mut self, cfg: &PoolConfig, buf: Arc<[u8]>) {
-        match self.stats.in_use.checked_sub(1) {
-            Some(n) => self.stats.in_use = n,
-            None => self.foreign_returns += 1,
-        }
+        self.stats.in_use = self.stats.in_use.saturating_sub(1);
         if let Some(c) = cfg.class_exact(buf.len()) {
             if self.free[c].len() < cfg.max_free()[c] {
                 self.free[c].push(buf);

@@ -438,3 +438,491 @@ fn skb_fits_in_128_bytes() {
         core::mem::size_of::<Skb>()
     );
 }
+
+// ---- GSO: skb_gso_segment ----------------------------------------------
+
+const GSO_SRC: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 1);
+const GSO_DST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 2);
+/// TCP header with NOP, NOP, timestamps (12 option bytes).
+const GSO_THL: usize = 32;
+const TH_FIN: u8 = 0x01;
+const TH_PSH: u8 = 0x08;
+const TH_ACK: u8 = 0x10;
+const TH_CWR: u8 = 0x80;
+
+/// IPv4 (DF, TOS 0x10, TTL 64) + TCP (with a timestamp option) carrying
+/// `payload`, as TCP hands a GSO skb down. The TCP checksum field holds junk:
+/// segmentation must overwrite it.
+fn gso_l3(ip_proto: u8, id: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    let tot = (20 + GSO_THL + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0x10]);
+    f.extend_from_slice(&tot.to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(&[0x40, 0x00, 64, ip_proto, 0, 0]);
+    f.extend_from_slice(&GSO_SRC.octets());
+    f.extend_from_slice(&GSO_DST.octets());
+    let c = netpath_wire::checksum::checksum(&f[..20]);
+    f[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&80u16.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&0x1122_3344u32.to_be_bytes());
+    f.extend_from_slice(&[
+        ((GSO_THL / 4) as u8) << 4,
+        flags,
+        0xff,
+        0xff,
+        0xde,
+        0xad,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[1, 1, 8, 10, 0xa1, 0xa2, 0xa3, 0xa4, 0xb1, 0xb2, 0xb3, 0xb4]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The same behind an Ethernet header.
+fn gso_frame(id: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&gso_l3(6, id, seq, flags, payload));
+    f
+}
+
+fn gso_payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+/// A GSO skb over `bytes` after 64 bytes of headroom, headers at
+/// `mac` (if any), `nh` and `th` bytes after data.
+fn gso_skb(p: &SkbPool, bytes: &[u8], mac: Option<usize>, nh: usize, th: usize) -> Skb {
+    let mut skb = p.alloc_from(64, bytes).unwrap();
+    if let Some(m) = mac {
+        skb.set_mac_header(m).unwrap();
+    }
+    skb.set_network_header(nh).unwrap();
+    skb.set_transport_header(th).unwrap();
+    skb.meta.gso_size = 100;
+    skb
+}
+
+/// The TCP checksum of `tcp` (header and payload, checksum field
+/// included) against the pseudo-header: 0 when right.
+fn tcp_check(tcp: &[u8]) -> u16 {
+    let mut c =
+        netpath_wire::checksum::Checksum::pseudo_header_v4(GSO_SRC, GSO_DST, 6, tcp.len() as u16);
+    c.add_bytes(tcp);
+    c.finish()
+}
+
+#[test]
+fn gso_segment_fixes_up_every_segment_of_a_tcp_skb() {
+    let p = pool();
+    let payload = gso_payload(350);
+    let (id0, seq0) = (0xfffe_u16, 0xffff_ff00_u32); // both wrap
+    let frame = gso_frame(id0, seq0, TH_ACK | TH_PSH | TH_FIN | TH_CWR, &payload);
+    let mut skb = gso_skb(&p, &frame, Some(0), 14, 34);
+    skb.meta.mark = 7;
+    let hdr = 14 + 20 + GSO_THL;
+    let mut out = Vec::new();
+    skb_gso_segment(&skb, &p, &mut out).unwrap();
+    assert_eq!(out.len(), 4);
+    // The GSO skb itself is left as it was.
+    assert_eq!(skb.data(), &frame[..]);
+    assert_eq!(skb.meta.gso_size, 100);
+    assert_eq!(out[0].id(), skb.id(), "the first segment keeps the skb id");
+    for (i, seg) in out.iter_mut().enumerate() {
+        let len = [100, 100, 100, 50][i];
+        let d = seg.data().to_vec();
+        assert_eq!(d.len(), hdr + len, "segment {i}");
+        assert_eq!(d[..14], frame[..14], "Ethernet header, segment {i}");
+        // IPv4: total length, consecutive id, fresh header checksum; the
+        // rest as it was.
+        let ip = &d[14..34];
+        assert_eq!(
+            usize::from(u16::from_be_bytes([ip[2], ip[3]])),
+            20 + GSO_THL + len
+        );
+        assert_eq!(
+            u16::from_be_bytes([ip[4], ip[5]]),
+            id0.wrapping_add(i as u16)
+        );
+        assert!(netpath_wire::checksum::verify(ip), "IP checksum, seg {i}");
+        assert_eq!(ip[..2], frame[14..16]);
+        assert_eq!(ip[6..10], frame[20..24]);
+        assert_eq!(ip[12..20], frame[26..34]);
+        // TCP: sequence number, flags, options, payload slice.
+        let tcp = &d[34..];
+        assert_eq!(tcp[..4], frame[34..38], "ports");
+        assert_eq!(
+            u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+            seq0.wrapping_add(100 * i as u32)
+        );
+        assert_eq!(tcp[8..13], frame[42..47], "ack, data offset");
+        let want_flags = match i {
+            0 => TH_ACK | TH_CWR,
+            3 => TH_ACK | TH_PSH | TH_FIN,
+            _ => TH_ACK,
+        };
+        assert_eq!(tcp[13], want_flags, "flags of segment {i}");
+        assert_eq!(tcp[14..16], frame[48..50], "window");
+        assert_eq!(tcp[20..GSO_THL], frame[54..66], "options");
+        assert_eq!(d[hdr..], payload[100 * i..100 * i + len], "payload {i}");
+        // Header offsets and metadata.
+        let off = seg.data_offset();
+        assert_eq!(seg.mac_header(), Some(off));
+        assert_eq!(seg.network_header(), Some(off + 14));
+        assert_eq!(seg.transport_header(), Some(off + 34));
+        assert!(seg.tailroom() >= 4, "room for the FCS");
+        assert_eq!(seg.meta.gso_size, 0);
+        assert_eq!(seg.meta.mark, 7);
+        assert!(!seg.is_gso());
+        // The TCP checksum is left partial: the field holds the
+        // pseudo-header sum of this segment's length.
+        assert_eq!(
+            seg.meta.ip_summed,
+            ChecksumState::Partial {
+                start: (off + 34) as u16,
+                offset: 16
+            }
+        );
+        let pseudo = netpath_wire::checksum::Checksum::pseudo_header_v4(
+            GSO_SRC,
+            GSO_DST,
+            6,
+            (GSO_THL + len) as u16,
+        );
+        assert_eq!(u16::from_be_bytes([tcp[16], tcp[17]]), pseudo.sum());
+        assert_ne!(tcp_check(tcp), 0, "not finished yet");
+        assert!(seg.checksum_help());
+        assert_eq!(seg.meta.ip_summed, ChecksumState::None);
+        assert_eq!(tcp_check(&seg.data()[34..]), 0, "TCP checksum, seg {i}");
+        // Nothing else moved.
+        assert_eq!(seg.data()[..34], d[..34]);
+        assert_eq!(seg.data()[34 + 18..], d[34 + 18..]);
+    }
+    let ids: std::collections::HashSet<u64> = out.iter().map(Skb::id).collect();
+    assert_eq!(
+        ids.len(),
+        4,
+        "segments after the first get ids of their own"
+    );
+    drop(out);
+    drop(skb);
+    assert_eq!(p.stats().in_use, 0);
+}
+
+#[test]
+fn gso_segment_from_the_network_header_and_exact_multiples() {
+    let p = pool();
+    // Data at the IPv4 header (the MAC header already pulled away), 300
+    // bytes in three full segments.
+    let payload = gso_payload(300);
+    let frame = gso_frame(7, 1000, TH_ACK | TH_PSH, &payload);
+    let mut skb = gso_skb(&p, &frame, Some(0), 14, 34);
+    skb.pull(14).unwrap();
+    let mut out = Vec::new();
+    skb_gso_segment(&skb, &p, &mut out).unwrap();
+    assert_eq!(out.len(), 3);
+    for (i, seg) in out.iter_mut().enumerate() {
+        let d = seg.data();
+        assert_eq!(d.len(), 20 + GSO_THL + 100);
+        assert_eq!(d[..2], frame[14..16], "starts at the IPv4 header");
+        assert_eq!(u16::from_be_bytes([d[4], d[5]]), 7 + i as u16);
+        assert!(netpath_wire::checksum::verify(&d[..20]));
+        assert_eq!(
+            u32::from_be_bytes([d[24], d[25], d[26], d[27]]),
+            1000 + 100 * i as u32
+        );
+        let want = if i == 2 { TH_ACK | TH_PSH } else { TH_ACK };
+        assert_eq!(d[33], want);
+        assert_eq!(d[20 + GSO_THL..], payload[100 * i..100 * (i + 1)]);
+        let off = seg.data_offset();
+        assert_eq!(seg.mac_header(), None, "the MAC header was before data");
+        assert_eq!(seg.network_header(), Some(off));
+        assert_eq!(seg.transport_header(), Some(off + 20));
+        assert_eq!(
+            seg.meta.ip_summed,
+            ChecksumState::Partial {
+                start: (off + 20) as u16,
+                offset: 16
+            }
+        );
+        assert!(seg.checksum_help());
+        assert_eq!(tcp_check(&seg.data()[20..]), 0);
+    }
+    // One segment's worth: one segment, every flag kept on it.
+    let flags = TH_ACK | TH_PSH | TH_FIN | TH_CWR;
+    let frame = gso_frame(9, 5, flags, &payload[..80]);
+    let skb = gso_skb(&p, &frame, Some(0), 14, 34);
+    let mut out = Vec::new();
+    skb_gso_segment(&skb, &p, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    let d = out[0].data();
+    assert_eq!(d.len(), frame.len());
+    assert_eq!(d[14 + 20 + 13], flags);
+    assert_eq!(d[14 + 2..14 + 6], frame[14 + 2..14 + 6], "length and id");
+    assert_eq!(out[0].id(), skb.id());
+}
+
+#[test]
+fn gso_segment_refuses_what_it_cannot_cut() {
+    let p = pool();
+    let payload = gso_payload(250);
+    let frame = gso_frame(1, 1, TH_ACK, &payload);
+    // Segments `skb` (then drops it): nothing may be appended on failure.
+    let cut = |skb: Skb| {
+        let mut out = Vec::new();
+        let r = skb_gso_segment(&skb, &p, &mut out);
+        assert!(out.is_empty() || r.is_ok(), "{r:?}: {out:?}");
+        r
+    };
+    // No network header.
+    let mut skb = p.alloc_from(64, &frame).unwrap();
+    skb.meta.gso_size = 100;
+    skb.set_transport_header(34).unwrap();
+    assert_eq!(cut(skb), Err(GsoError::NoHeaders));
+    // No transport header.
+    let mut skb = p.alloc_from(64, &frame).unwrap();
+    skb.meta.gso_size = 100;
+    skb.set_network_header(14).unwrap();
+    assert_eq!(cut(skb), Err(GsoError::NoHeaders));
+    // Headers behind data (already pulled).
+    let mut skb = gso_skb(&p, &frame, Some(0), 14, 34);
+    skb.pull(40).unwrap();
+    assert_eq!(cut(skb), Err(GsoError::NoHeaders));
+    // UDP is not TCP.
+    let udp = gso_l3(17, 1, 1, TH_ACK, &payload);
+    assert_eq!(
+        cut(gso_skb(&p, &udp, None, 0, 20)),
+        Err(GsoError::Malformed)
+    );
+    // Not IPv4.
+    let mut v6 = gso_l3(6, 1, 1, TH_ACK, &payload);
+    v6[0] = 0x65;
+    assert_eq!(cut(gso_skb(&p, &v6, None, 0, 20)), Err(GsoError::Malformed));
+    // A transport header that is not where the IPv4 header length says.
+    let l3 = gso_l3(6, 1, 1, TH_ACK, &payload);
+    assert_eq!(cut(gso_skb(&p, &l3, None, 0, 24)), Err(GsoError::Malformed));
+    // A TCP data offset beyond the data.
+    let mut short = gso_l3(6, 1, 1, TH_ACK, &[]);
+    short.truncate(20 + 24);
+    assert_eq!(
+        cut(gso_skb(&p, &short, None, 0, 20)),
+        Err(GsoError::Malformed)
+    );
+    // The well-formed one does segment (the cases above differ from it
+    // only in what they say is wrong).
+    assert_eq!(cut(gso_skb(&p, &frame, Some(0), 14, 34)), Ok(()));
+    assert_eq!(cut(gso_skb(&p, &l3, None, 0, 20)), Ok(()));
+    assert_eq!(p.stats().in_use, 0);
+}
+
+#[test]
+fn gso_segment_reports_a_pool_that_refuses() {
+    let p = SkbPool::new(PoolConfig {
+        max_in_use: 2,
+        ..PoolConfig::default()
+    });
+    let frame = gso_frame(1, 1, TH_ACK, &gso_payload(300));
+    let skb = gso_skb(&p, &frame, Some(0), 14, 34);
+    let mut out = Vec::new();
+    // The GSO skb holds one buffer, the first segment the second.
+    assert_eq!(
+        skb_gso_segment(&skb, &p, &mut out),
+        Err(GsoError::Skb(SkbError::NoMem))
+    );
+    assert_eq!(out.len(), 1);
+    drop(out);
+    drop(skb);
+    assert_eq!(p.stats().in_use, 0);
+}
+
+// ---- pool: size classes and the owner thread's free lists --------------
+
+#[test]
+fn pool_in_use_balances_across_threads() {
+    let p = pool();
+    // The first allocation makes this thread the pool's owner.
+    let keep = p.alloc(100).unwrap();
+    assert_eq!(p.stats().in_use, 1);
+    // Allocated here, dropped on another thread.
+    let a = p.alloc(100).unwrap();
+    assert_eq!(p.stats().in_use, 2);
+    std::thread::spawn(move || drop(a)).join().unwrap();
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free, s.heap_allocs), (1, 1, 2), "{s:?}");
+    // Allocated on another thread (reusing that buffer), dropped here.
+    let p2 = p.clone();
+    let b = std::thread::spawn(move || p2.alloc(100).unwrap())
+        .join()
+        .unwrap();
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free, s.recycled), (2, 0, 1), "{s:?}");
+    drop(b);
+    assert_eq!(p.stats().in_use, 1);
+    drop(keep);
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free, s.heap_allocs), (0, 2, 2), "{s:?}");
+    // Many rounds of each way, with buffers from the owner's own list:
+    // the count stays exact at every step.
+    let mut held = Vec::new();
+    for round in 0..50u64 {
+        let mine = p.alloc(100).unwrap();
+        held.push(p.alloc(100).unwrap());
+        assert_eq!(p.stats().in_use, round + 2);
+        std::thread::spawn(move || drop(mine)).join().unwrap();
+        assert_eq!(p.stats().in_use, round + 1, "round {round}");
+        let p2 = p.clone();
+        let theirs = std::thread::spawn(move || p2.alloc(100).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(p.stats().in_use, round + 2);
+        drop(theirs);
+        assert_eq!(p.stats().in_use, round + 1, "round {round}");
+    }
+    // Half of what is held dropped on another thread, half here.
+    let other: Vec<Skb> = held.drain(25..).collect();
+    std::thread::spawn(move || drop(other)).join().unwrap();
+    assert_eq!(p.stats().in_use, 25);
+    drop(held);
+    let s = p.stats();
+    assert_eq!(s.in_use, 0, "{s:?}");
+    assert_eq!(u64::try_from(s.free).unwrap(), s.heap_allocs, "{s:?}");
+    assert_eq!(s.failed, 0);
+}
+
+#[test]
+fn pool_reuses_a_freed_buffer_of_the_same_class() {
+    let p = pool();
+    let cfg = p.config();
+    // Small: the buffer freed on the owner thread is the next one handed
+    // out (its old bytes are still there).
+    let mut a = p.alloc(100).unwrap();
+    assert_eq!(a.end(), cfg.small_size);
+    a.put_slice(&[0xab, 0xcd]).unwrap();
+    drop(a);
+    let s0 = p.stats();
+    assert_eq!((s0.heap_allocs, s0.recycled, s0.free), (1, 0, 1));
+    let mut b = p.alloc(cfg.small_size).unwrap();
+    assert_eq!(b.end(), cfg.small_size);
+    assert_eq!(b.put(2).unwrap(), &[0xab, 0xcd], "the same buffer");
+    let s1 = p.stats();
+    assert_eq!((s1.heap_allocs, s1.recycled, s1.free), (1, 1, 0));
+    // Medium: a free small buffer does not serve it.
+    drop(b);
+    let mut m = p.alloc(10_000).unwrap();
+    assert_eq!(m.end(), cfg.medium_size);
+    assert_eq!((p.stats().heap_allocs, p.stats().free), (2, 1));
+    m.put_slice(&[0x5a]).unwrap();
+    drop(m);
+    let mut m2 = p.alloc(cfg.small_size + 1).unwrap();
+    assert_eq!(m2.end(), cfg.medium_size);
+    assert_eq!(m2.put(1).unwrap(), &[0x5a]);
+    assert_eq!((p.stats().heap_allocs, p.stats().recycled), (2, 2));
+    // Large.
+    let mut l = p.alloc(60_000).unwrap();
+    assert_eq!(l.end(), cfg.large_size);
+    assert_eq!(p.stats().heap_allocs, 3);
+    l.put_slice(&[0x77]).unwrap();
+    drop(l);
+    let mut l2 = p.alloc(cfg.medium_size + 1).unwrap();
+    assert_eq!(l2.end(), cfg.large_size);
+    assert_eq!(l2.put(1).unwrap(), &[0x77]);
+    let mut l3 = p.alloc(cfg.large_size).unwrap();
+    assert_eq!(l3.end(), cfg.large_size);
+    assert_ne!(l3.put(1).unwrap(), &[0x77], "a second large buffer");
+    let s = p.stats();
+    assert_eq!((s.heap_allocs, s.recycled, s.in_use), (4, 3, 3), "{s:?}");
+    drop((m2, l2, l3));
+    let s = p.stats();
+    assert_eq!((s.in_use, s.free), (0, 4), "{s:?}");
+    // A buffer freed on another thread is reused by the owner too.
+    let x = p.alloc(10_000).unwrap();
+    let heap = p.stats().heap_allocs;
+    std::thread::spawn(move || drop(x)).join().unwrap();
+    let recycled = p.stats().recycled;
+    let y = p.alloc(10_000).unwrap();
+    assert_eq!(y.end(), cfg.medium_size);
+    let s = p.stats();
+    assert_eq!((s.heap_allocs, s.recycled), (heap, recycled + 1), "{s:?}");
+}
+
+#[test]
+fn pool_medium_class_follows_its_config() {
+    let p = SkbPool::new(PoolConfig {
+        small_size: 1000,
+        medium_size: 5000,
+        large_size: 20_000,
+        ..PoolConfig::default()
+    });
+    let sizes: Vec<usize> = [1, 1000, 1001, 5000, 5001, 20_000]
+        .iter()
+        .map(|&n| p.alloc(n).unwrap().end())
+        .collect();
+    assert_eq!(sizes, [1000, 1000, 5000, 5000, 20_000, 20_000]);
+    assert_eq!(
+        p.alloc(20_001).unwrap_err(),
+        SkbError::TooLarge {
+            size: 20_001,
+            max: 20_000
+        }
+    );
+    // A medium size outside small..=large is kept within them.
+    let q = SkbPool::new(PoolConfig {
+        small_size: 1000,
+        medium_size: 100,
+        large_size: 20_000,
+        ..PoolConfig::default()
+    });
+    assert_eq!(q.config().medium_size, 1000);
+    let r = SkbPool::new(PoolConfig {
+        small_size: 1000,
+        medium_size: 50_000,
+        large_size: 20_000,
+        ..PoolConfig::default()
+    });
+    assert_eq!(r.config().medium_size, 20_000);
+}
+
+#[test]
+fn pool_ceiling_holds_across_classes_and_threads() {
+    let p = SkbPool::new(PoolConfig {
+        max_in_use: 3,
+        ..PoolConfig::default()
+    });
+    let a = p.alloc(100).unwrap();
+    let b = p.alloc(10_000).unwrap();
+    let c = p.alloc(60_000).unwrap();
+    for size in [100, 10_000, 60_000] {
+        assert_eq!(p.alloc(size).unwrap_err(), SkbError::NoMem, "{size}");
+    }
+    // Another thread is held to the same ceiling.
+    let p2 = p.clone();
+    let r = std::thread::spawn(move || p2.alloc(100).map(drop))
+        .join()
+        .unwrap();
+    assert_eq!(r, Err(SkbError::NoMem));
+    let s = p.stats();
+    assert_eq!((s.in_use, s.failed), (3, 4), "{s:?}");
+    // Freed on another thread: room for one more, and only one.
+    std::thread::spawn(move || drop(b)).join().unwrap();
+    assert_eq!(p.stats().in_use, 2);
+    let d = p.alloc(10_000).unwrap();
+    assert_eq!(p.stats().recycled, 1, "b's buffer");
+    assert_eq!(p.alloc(100).unwrap_err(), SkbError::NoMem);
+    // Allocated on another thread, freed here.
+    drop(a);
+    let p2 = p.clone();
+    let e = std::thread::spawn(move || p2.alloc(100).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(p.alloc(100).unwrap_err(), SkbError::NoMem);
+    drop(e);
+    let f = p.alloc(100).unwrap();
+    assert_eq!(p.stats().in_use, 3);
+    drop((c, d, f));
+    let s = p.stats();
+    assert_eq!((s.in_use, s.failed), (0, 6), "{s:?}");
+}
