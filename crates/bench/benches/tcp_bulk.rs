@@ -11,10 +11,17 @@
 //!   sysctls, tracing off) on the same `link()`, driven through the
 //!   sans-IO socket calls the same way (fill the send buffer, run the world
 //!   `APP_STEP`, drain the receive queue). The NICs have Linux's default
-//!   checksum offload: TCP leaves checksums to them, and the simulated
-//!   wire works them out only if something reads the bytes.
-//! - `netpath_sw_csum`: the same with checksum offload off, so TCP
-//!   checksums are computed and verified in software, as smoltcp does.
+//!   offloads: checksums (TCP leaves them to the NIC, and the simulated
+//!   wire works them out only if something reads the bytes), TSO (TCP's
+//!   GSO packets leave as TSO bursts, which this quiet link carries whole)
+//!   and GRO (the receiving NIC takes a burst whole where GRO would merge
+//!   its frames).
+//! - `netpath_no_tso`: the same with TSO off: GSO packets are cut into
+//!   frames before the driver, every frame crosses the link and the NIC by
+//!   itself, and GRO merges them again.
+//! - `netpath_sw_csum`: checksum offload off (and so TSO too, which needs
+//!   it), so TCP checksums are computed and verified in software, as
+//!   smoltcp does, and every frame is built.
 //!
 //! Each case is a function `bulk_<case>(…) -> Bulk` that does one full
 //! transfer; `bench` times them side by side under the group `tcp_bulk`.
@@ -37,6 +44,14 @@ use netpath::time::Duration;
 use netpath_smolnode::smoltcp::socket::tcp::State;
 use netpath_smolnode::smoltcp::wire::Ipv4Address;
 use netpath_smolnode::{with_smol, SmolConfig, SmolHost, PORT};
+
+/// NICs without TSO (the `netpath_no_tso` case).
+fn no_tso() -> NicConfig {
+    NicConfig {
+        tso: false,
+        ..NicConfig::default()
+    }
+}
 
 /// NICs without checksum offload: TCP checksums computed and verified in
 /// software, as smoltcp does them (the `netpath_sw_csum` case).
@@ -233,6 +248,7 @@ fn bench(c: &mut Criterion) {
     report("smoltcp", bulk_smoltcp(BYTES));
     let pool = SkbPool::new(PoolConfig::default());
     report("netpath", bulk_netpath(BYTES, &pool, NicConfig::default()));
+    report("netpath_no_tso", bulk_netpath(BYTES, &pool, no_tso()));
     report("netpath_sw_csum", bulk_netpath(BYTES, &pool, sw_csum()));
 
     let mut group = c.benchmark_group("tcp_bulk");
@@ -241,6 +257,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("smoltcp", |b| b.iter(|| black_box(bulk_smoltcp(BYTES))));
     group.bench_function("netpath", |b| {
         b.iter(|| black_box(bulk_netpath(BYTES, &pool, NicConfig::default())))
+    });
+    group.bench_function("netpath_no_tso", |b| {
+        b.iter(|| black_box(bulk_netpath(BYTES, &pool, no_tso())))
     });
     group.bench_function("netpath_sw_csum", |b| {
         b.iter(|| black_box(bulk_netpath(BYTES, &pool, sw_csum())))
