@@ -14,14 +14,16 @@ mod topo;
 use netpath::capture::Capture;
 use netpath::dev::nic::NicConfig;
 use netpath::dev::taps::{Tap, TapSink};
+use netpath::sched::tbf::Tbf;
 use netpath::sim::blocking::Blocking;
 use netpath::sim::{LinkConfig, LinkStats, PortId};
 use netpath::skb::Skb;
+use netpath::sock::SockId;
 use netpath::tcp::{SendFlags, TcpExtMib, TcpMib};
 use netpath::time::Duration;
 use netpath_wire::pcap::PcapReader;
 use std::sync::{Arc, Mutex};
-use topo::{ip, Topo};
+use topo::{ip, Host, Topo};
 
 /// A pcap sink shared with the test.
 #[derive(Clone, Default)]
@@ -98,30 +100,7 @@ fn run(s: Setup) -> Outcome {
     let c = ba.socket(&mut t.sim);
     ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
     let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
-    // The application writes what the socket takes and reads what came,
-    // every 50 µs of virtual time, for at most 10 s.
-    let d = data();
-    let (mut sent, mut got, mut buf) = (0, Vec::new(), vec![0u8; 1 << 16]);
-    for _ in 0..200_000 {
-        while sent < d.len() {
-            match t.with(&a, |st, now| {
-                st.tcp_send(now, c, &d[sent..], SendFlags::default())
-            }) {
-                Ok(n) if n > 0 => sent += n,
-                _ => break,
-            }
-        }
-        t.sim.run_for(Duration::from_micros(50));
-        while let Ok(n) = t.with(&b, |st, now| st.tcp_recv(now, srv, &mut buf)) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        if got.len() == d.len() {
-            break;
-        }
-    }
+    let got = transfer(&mut t, (&a, c), (&b, srv));
     let info = t.stack(&b).tcp_info(srv).unwrap();
     let b_in = t.with(&b, |st, _| {
         std::iter::from_fn(|| st.tap_recv(tap)).collect()
@@ -161,6 +140,34 @@ fn run(s: Setup) -> Outcome {
         events: t.sim.events_run(),
         b_in,
     }
+}
+
+/// The application on A writes `data()` as the socket takes it and B's
+/// reads what came, every 50 µs of virtual time, for at most 10 s.
+fn transfer(t: &mut Topo, (a, c): (&Host, SockId), (b, srv): (&Host, SockId)) -> Vec<u8> {
+    let d = data();
+    let (mut sent, mut got, mut buf) = (0, Vec::new(), vec![0u8; 1 << 16]);
+    for _ in 0..200_000 {
+        while sent < d.len() {
+            match t.with(a, |st, now| {
+                st.tcp_send(now, c, &d[sent..], SendFlags::default())
+            }) {
+                Ok(n) if n > 0 => sent += n,
+                _ => break,
+            }
+        }
+        t.sim.run_for(Duration::from_micros(50));
+        while let Ok(n) = t.with(b, |st, now| st.tcp_recv(now, srv, &mut buf)) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == d.len() {
+            break;
+        }
+    }
+    got
 }
 
 fn no_gro() -> NicConfig {
@@ -351,4 +358,51 @@ fn a_tso_burst_crosses_a_quiet_link_whole_and_every_frame_is_counted() {
         .b_in
         .iter()
         .any(|s| s.meta.gso_size == 1448 && tcp_payload_len(s) > 1448));
+}
+
+/// A token bucket smaller than a GSO packet: each GSO packet whose
+/// segments fit the bucket is segmented and its segments queued
+/// (`tbf_segment`), so TCP goes on at the shaped rate instead of having
+/// every GSO packet refused.
+#[test]
+fn a_tbf_smaller_than_a_gso_packet_takes_its_segments() {
+    let mut t = Topo::new(12);
+    let a = t.host(&["192.0.2.1/24"]);
+    let b = t.host(&["192.0.2.2/24"]);
+    t.link(&a, 0, &b, 0, LinkConfig::default());
+    let na = a.nics[0];
+    // 10 Mbit/s, a 10,000-byte bucket, 100 kB of queue.
+    let rate = 1_250_000;
+    t.with(&a, |st, _| {
+        st.set_qdisc(na, Box::new(Tbf::new(rate, 10_000, 100_000).unwrap()))
+    })
+    .unwrap();
+    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let c = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
+    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    let start = t.sim.now();
+    let got = transfer(&mut t, (&a, c), (&b, srv));
+    assert_eq!(got, data());
+    let took = t.sim.now().saturating_since(start).as_secs_f64();
+    // The rate holds: no faster than the bucket allows (less its burst),
+    // and not stalled either.
+    let floor = (BYTES - 10_000) as f64 / rate as f64;
+    assert!(took >= floor, "{took:.3} s for {BYTES} bytes at {rate} B/s");
+    assert!(took < 2.0 * floor + 0.5, "{took:.3} s: stalled");
+    let tx = t.stack(&a).dev(na).unwrap().stats().tx_packets;
+    assert!(tx as usize > BYTES / 1448, "{tx} frames");
+    // No GSO packet was refused whole (the queue had room for the rest).
+    let drops: Vec<_> = t.stack(&a).drops().iter().filter(|d| d.1 != 0).collect();
+    assert!(drops.is_empty(), "{drops:?}");
+    // tc counts segments, not GSO packets (`qdisc_bstats_update`).
+    let show = t.stack(&a).qdisc_show(na).unwrap();
+    let pkts: usize = show
+        .split(" pkt")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(pkts >= BYTES / 1448, "{show}");
 }

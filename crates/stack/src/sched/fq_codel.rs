@@ -508,7 +508,7 @@ impl Qdisc for FqCodel {
                 Some(skb) => {
                     let len = skb.len() as u64;
                     self.flows[idx].deficit -= len as i64;
-                    self.stats.packets += 1;
+                    self.stats.packets += skb.gso_segs() as u64;
                     self.stats.bytes += len;
                     return Some(skb);
                 }

@@ -52,7 +52,7 @@ impl FifoQueue {
     fn dequeue(&mut self) -> Option<Skb> {
         let skb = self.pop()?;
         self.stats.bytes += skb.len() as u64;
-        self.stats.packets += 1;
+        self.stats.packets += skb.gso_segs() as u64;
         Some(skb)
     }
 

@@ -121,7 +121,7 @@ impl Qdisc for PfifoFast {
         let len = skb.len() as u64;
         self.stats.qlen -= 1;
         self.stats.backlog_bytes -= len;
-        self.stats.packets += 1;
+        self.stats.packets += skb.gso_segs() as u64;
         self.stats.bytes += len;
         Some(skb)
     }

@@ -9,8 +9,9 @@
 //! and is dropped on enqueue. Packets wait in an inner [`Bfifo`] of `limit`
 //! bytes, as Linux's default child.
 //!
-//! Not modelled: peakrate/mtu (the second bucket), GSO segmentation of
-//! oversize GSO packets (`tbf_segment`), link-layer overhead tables, and
+//! A GSO packet larger than the bucket whose segments fit is segmented and
+//! each segment queued (`tbf_segment`). Not modelled: peakrate/mtu (the
+//! second bucket), link-layer overhead tables, and
 //! Linux's mult/shift rate approximation (time per byte is computed exactly).
 
 use super::pfifo::{tc_size, Bfifo};
@@ -134,6 +135,34 @@ impl Tbf {
     }
 }
 
+impl Tbf {
+    /// `tbf_segment()`: each segment of a GSO packet queued alone; success
+    /// if any was.
+    fn tbf_segment(&mut self, skb: Skb, ctx: &mut QdiscCtx) -> NetXmit {
+        let mut segs = Vec::new();
+        let pool = skb.pool().clone();
+        if crate::skb::skb_gso_segment(&skb, &pool, &mut segs).is_err() {
+            self.stats.drops += 1;
+            ctx.drop_skb(skb, DropReason::SkbGsoSeg);
+            return NetXmit::Drop;
+        }
+        drop(skb);
+        let mut queued = 0;
+        for s in segs {
+            if self.inner.enqueue(s, ctx) == NetXmit::Drop {
+                self.stats.drops += 1;
+            } else {
+                queued += 1;
+            }
+        }
+        if queued > 0 {
+            NetXmit::Success
+        } else {
+            NetXmit::Drop
+        }
+    }
+}
+
 impl Qdisc for Tbf {
     fn kind(&self) -> &'static str {
         "tbf"
@@ -141,6 +170,14 @@ impl Qdisc for Tbf {
 
     fn enqueue(&mut self, skb: Skb, ctx: &mut QdiscCtx) -> NetXmit {
         if skb.len() as u64 > self.burst {
+            let mac = skb
+                .network_header()
+                .and_then(|n| n.checked_sub(skb.data_offset()))
+                .unwrap_or(0);
+            let seg = skb.gso_network_seglen().map(|l| (l + mac) as u64);
+            if skb.is_gso() && seg.is_some_and(|l| l <= self.burst) {
+                return self.tbf_segment(skb, ctx);
+            }
             self.stats.drops += 1;
             ctx.drop_skb(skb, DropReason::QdiscDrop);
             return NetXmit::Drop;
@@ -166,7 +203,7 @@ impl Qdisc for Tbf {
             self.t_c = now;
             self.tokens = toks;
             self.watchdog = None;
-            self.stats.packets += 1;
+            self.stats.packets += skb.gso_segs() as u64;
             self.stats.bytes += skb.len() as u64;
             return Some(skb);
         }

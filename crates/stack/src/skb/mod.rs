@@ -142,6 +142,12 @@ impl Skb {
         }
     }
 
+    /// The pool this skb's buffer comes from (and new skbs made from it,
+    /// e.g. its GSO segments, should).
+    pub(crate) fn pool(&self) -> &SkbPool {
+        &self.pool
+    }
+
     /// An id unique within the pool, carried by trace events (as the skb
     /// address is in Linux's tracepoints).
     pub fn id(&self) -> u64 {
@@ -160,6 +166,23 @@ impl Skb {
         let (n, t) = (self.network_header()?, self.transport_header()?);
         let thl = usize::from(self.transport_header_bytes().get(12)? >> 4) * 4;
         Some(t.checked_sub(n)? + thl + usize::from(self.meta.gso_size))
+    }
+
+    /// `max(1, skb_shinfo(skb)->gso_segs)`: the packets this skb is on the
+    /// wire (a GSO skb's segments).
+    pub fn gso_segs(&self) -> usize {
+        if !self.is_gso() {
+            return 1;
+        }
+        let Some(t) = self.transport_header() else {
+            return 1;
+        };
+        let thl = self
+            .transport_header_bytes()
+            .get(12)
+            .map_or(20, |b| usize::from(b >> 4) * 4);
+        let payload = (self.tail as usize).saturating_sub(t + thl);
+        payload.div_ceil(usize::from(self.meta.gso_size)).max(1)
     }
 
     /// `skb->len`: bytes between data and tail.
