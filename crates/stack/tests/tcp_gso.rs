@@ -14,6 +14,7 @@ mod topo;
 use netpath::capture::Capture;
 use netpath::dev::nic::NicConfig;
 use netpath::dev::taps::{Tap, TapSink};
+use netpath::ipv4::route::Route;
 use netpath::sched::tbf::Tbf;
 use netpath::sim::blocking::Blocking;
 use netpath::sim::{LinkConfig, LinkStats, PortId};
@@ -405,4 +406,66 @@ fn a_tbf_smaller_than_a_gso_packet_takes_its_segments() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(pkts >= BYTES / 1448, "{show}");
+}
+
+/// TCP through an IP-in-IP tunnel: GSO packets routed into the tunnel are
+/// segmented before they are encapsulated, and the data gets through.
+#[test]
+fn gso_packets_into_an_ipip_tunnel_are_segmented_first() {
+    let mut t = Topo::new(13);
+    let a = t.host(&["203.0.113.1/24"]);
+    let b = t.host(&["203.0.113.2/24"]);
+    t.link(&a, 0, &b, 0, LinkConfig::default());
+    for (h, local, remote, mine, peer) in [
+        (&a, "203.0.113.1", "203.0.113.2", "192.0.2.1", "192.0.2.2"),
+        (&b, "203.0.113.2", "203.0.113.1", "192.0.2.2", "192.0.2.1"),
+    ] {
+        t.with(h, |s, _| {
+            let tun = s.add_ipip("tunl1", ip(local), ip(remote)).unwrap();
+            s.set_up(tun, true).unwrap();
+            s.ip_addr_add(tun, ip(mine), 32).unwrap();
+            s.route_add(Route::unicast(ip(peer), 32, None, Some(tun)))
+                .unwrap();
+        });
+    }
+    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let c = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
+    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    let got = transfer(&mut t, (&a, c), (&b, srv));
+    assert_eq!(got.len(), BYTES);
+    assert_eq!(got, data());
+    let drops: Vec<_> = t.stack(&a).drops().iter().filter(|d| d.1 != 0).collect();
+    assert!(drops.is_empty(), "{drops:?}");
+    assert_eq!(t.stack(&a).tcp_mib().retrans_segs, 0);
+}
+
+/// TCP over a VLAN device (the tag written into the frame by the VLAN
+/// device, as without tx VLAN offload): the GSO packets reach the NIC with
+/// the tag in front of IPv4 and are still cut into correct frames.
+#[test]
+fn gso_packets_over_a_vlan_device_get_through() {
+    let mut t = Topo::new(14);
+    let a = t.host(&["198.51.100.1/24"]);
+    let b = t.host(&["198.51.100.2/24"]);
+    t.link(&a, 0, &b, 0, LinkConfig::default());
+    for (h, addr) in [(&a, "192.0.2.1"), (&b, "192.0.2.2")] {
+        t.with(h, |s, _| {
+            let v = s.add_vlan("eth0.7", h.nics[0], 7).unwrap();
+            s.set_up(v, true).unwrap();
+            s.ip_addr_add(v, ip(addr), 24).unwrap();
+        });
+    }
+    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let c = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
+    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    let got = transfer(&mut t, (&a, c), (&b, srv));
+    assert_eq!(got.len(), BYTES);
+    assert_eq!(got, data());
+    let drops: Vec<_> = t.stack(&a).drops().iter().filter(|d| d.1 != 0).collect();
+    assert!(drops.is_empty(), "{drops:?}");
+    assert_eq!(t.stack(&a).tcp_mib().retrans_segs, 0);
 }

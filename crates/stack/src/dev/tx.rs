@@ -263,9 +263,14 @@ impl Stack {
     // The busy packet comes back by value: boxing it would allocate per packet.
     #[allow(clippy::result_large_err)]
     pub(crate) fn dev_hard_start_xmit(&mut self, skb: Skb, dev: IfIndex) -> Result<(), Skb> {
-        // netif_skb_features(): a TSO NIC takes the GSO skb whole; for any
-        // other device (or a VLAN tag still to insert) it is segmented here.
-        if skb.is_gso() && (skb.meta.vlan.is_some() || !self.nic_can_tso(dev)) {
+        // netif_skb_features(): a TSO NIC takes an IPv4 GSO skb whole; for
+        // any other device (or a VLAN tag, to insert or in the frame) it is
+        // segmented here.
+        if skb.is_gso()
+            && (skb.meta.vlan.is_some()
+                || skb.data().get(12..14) != Some(&[0x08, 0x00][..])
+                || !self.nic_can_tso(dev))
+        {
             return self.dev_xmit_gso(skb, dev);
         }
         self.xmit_one(skb, dev)

@@ -55,6 +55,22 @@ impl Stack {
     /// `ipip_tunnel_xmit()`: the inner packet (data at its IPv4 header) gets
     /// an outer header and is sent again.
     pub(crate) fn ipip_tunnel_xmit(&mut self, mut skb: Skb, tdev: IfIndex) {
+        if skb.is_gso() {
+            // Linux carries GSO through the tunnel (SKB_GSO_IPXIP4); here
+            // the inner packet is segmented first and each segment
+            // encapsulated.
+            let mut segs = Vec::new();
+            let pool = skb.pool().clone();
+            if crate::skb::skb_gso_segment(&skb, &pool, &mut segs).is_err() {
+                self.kfree_skb(skb, DropReason::SkbGsoSeg);
+                return;
+            }
+            drop(skb);
+            for s in segs {
+                self.ipip_tunnel_xmit(s, tdev);
+            }
+            return;
+        }
         let t = match self.dev(tdev).map(|d| (&d.kind, d.flags.up)) {
             Ok((DevKind::Ipip(t), true)) => *t,
             _ => {
