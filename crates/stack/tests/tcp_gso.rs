@@ -23,21 +23,7 @@ use netpath::sock::SockId;
 use netpath::tcp::{SendFlags, TcpExtMib, TcpMib};
 use netpath::time::Duration;
 use netpath_wire::pcap::PcapReader;
-use std::sync::{Arc, Mutex};
-use topo::{ip, Host, Topo};
-
-/// A pcap sink shared with the test.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use topo::{ip, Host, Shared, Topo};
 
 /// How one transfer is set up.
 #[derive(Clone, Copy)]
@@ -96,11 +82,7 @@ fn run(s: Setup) -> Outcome {
     let tap = t.with(&b, |st, _| {
         st.add_tap(Tap::all(Some(nb), TapSink::queue(100_000)))
     });
-    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
-    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
-    let c = ba.socket(&mut t.sim);
-    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
-    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    let (c, srv) = connect(&mut t, &a, &b);
     let got = transfer(&mut t, (&a, c), (&b, srv));
     let info = t.stack(&b).tcp_info(srv).unwrap();
     let b_in = t.with(&b, |st, _| {
@@ -169,6 +151,29 @@ fn transfer(t: &mut Topo, (a, c): (&Host, SockId), (b, srv): (&Host, SockId)) ->
         }
     }
     got
+}
+
+/// A connection from A to B's port 80 (B at 192.0.2.2): (A's socket,
+/// B's accepted socket).
+fn connect(t: &mut Topo, a: &Host, b: &Host) -> (SockId, SockId) {
+    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
+    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
+    let c = ba.socket(&mut t.sim);
+    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
+    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    (c, srv)
+}
+
+/// `transfer`, which must deliver the data intact with nothing dropped
+/// and nothing retransmitted on A.
+fn transfer_cleanly(t: &mut Topo, a: (&Host, SockId), b: (&Host, SockId)) {
+    let got = transfer(t, a, b);
+    assert_eq!(got.len(), BYTES);
+    assert_eq!(got, data());
+    let sa = t.stack(a.0);
+    let drops: Vec<_> = sa.drops().iter().filter(|d| d.1 != 0).collect();
+    assert!(drops.is_empty(), "{drops:?}");
+    assert_eq!(sa.tcp_mib().retrans_segs, 0);
 }
 
 fn no_gro() -> NicConfig {
@@ -378,11 +383,7 @@ fn a_tbf_smaller_than_a_gso_packet_takes_its_segments() {
         st.set_qdisc(na, Box::new(Tbf::new(rate, 10_000, 100_000).unwrap()))
     })
     .unwrap();
-    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
-    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
-    let c = ba.socket(&mut t.sim);
-    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
-    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
+    let (c, srv) = connect(&mut t, &a, &b);
     let start = t.sim.now();
     let got = transfer(&mut t, (&a, c), (&b, srv));
     assert_eq!(got, data());
@@ -428,17 +429,8 @@ fn gso_packets_into_an_ipip_tunnel_are_segmented_first() {
                 .unwrap();
         });
     }
-    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
-    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
-    let c = ba.socket(&mut t.sim);
-    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
-    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
-    let got = transfer(&mut t, (&a, c), (&b, srv));
-    assert_eq!(got.len(), BYTES);
-    assert_eq!(got, data());
-    let drops: Vec<_> = t.stack(&a).drops().iter().filter(|d| d.1 != 0).collect();
-    assert!(drops.is_empty(), "{drops:?}");
-    assert_eq!(t.stack(&a).tcp_mib().retrans_segs, 0);
+    let (c, srv) = connect(&mut t, &a, &b);
+    transfer_cleanly(&mut t, (&a, c), (&b, srv));
 }
 
 /// TCP over a VLAN device (the tag written into the frame by the VLAN
@@ -457,15 +449,6 @@ fn gso_packets_over_a_vlan_device_get_through() {
             s.ip_addr_add(v, ip(addr), 24).unwrap();
         });
     }
-    let (ba, bb) = (Blocking::new(a.node), Blocking::new(b.node));
-    let l = bb.listen(&mut t.sim, ip("0.0.0.0"), 80, 8).unwrap();
-    let c = ba.socket(&mut t.sim);
-    ba.connect(&mut t.sim, c, ip("192.0.2.2"), 80).unwrap();
-    let (srv, _) = bb.accept(&mut t.sim, l).unwrap();
-    let got = transfer(&mut t, (&a, c), (&b, srv));
-    assert_eq!(got.len(), BYTES);
-    assert_eq!(got, data());
-    let drops: Vec<_> = t.stack(&a).drops().iter().filter(|d| d.1 != 0).collect();
-    assert!(drops.is_empty(), "{drops:?}");
-    assert_eq!(t.stack(&a).tcp_mib().retrans_segs, 0);
+    let (c, srv) = connect(&mut t, &a, &b);
+    transfer_cleanly(&mut t, (&a, c), (&b, srv));
 }

@@ -21,21 +21,7 @@ use netpath_wire::ethernet::EthernetFrame;
 use netpath_wire::ipv4::Ipv4Packet;
 use netpath_wire::pcap::PcapReader;
 use netpath_wire::tcp::TcpPacket;
-use std::sync::{Arc, Mutex};
-use topo::{ip, Topo};
-
-/// A pcap sink shared with the test.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use topo::{ip, Shared, Topo};
 
 /// (is TCP with payload, checksum field, the right checksum) of a frame.
 fn tcp_csum(frame: &[u8]) -> Option<(bool, u16, u16)> {

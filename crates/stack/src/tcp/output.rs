@@ -753,6 +753,32 @@ impl Stack {
         (room / mss.max(1) as usize).max(1)
     }
 
+    /// The header flags of new data `seg` (PSH also when it ends a GSO
+    /// packet of two or more segments).
+    fn new_data_flags(seg: &TxSeg, gso_psh: bool) -> TcpFlags {
+        let mut flags = TcpFlags::ACK;
+        if seg.flags & SEG_PSH != 0 || gso_psh {
+            flags |= TcpFlags::PSH;
+        }
+        if seg.flags & SEG_FIN != 0 {
+            flags |= TcpFlags::FIN;
+        }
+        if seg.flags & SEG_SYN != 0 {
+            flags |= TcpFlags::SYN;
+        }
+        flags
+    }
+
+    /// CA_EVENT_TX_START when nothing is in flight (CUBIC rebases its
+    /// epoch after idle).
+    fn tcp_tx_start(&mut self, sk: &mut TcpSock) {
+        if sk.packets_out == 0 {
+            let ca = &mut sk.ca;
+            sk.cc.tcp_mstamp = self.now;
+            ca.cwnd_event(&mut sk.cc, super::cong::CaEvent::TxStart);
+        }
+    }
+
     /// Sends `run` (consecutive new segments, emptied on success): one
     /// segment as itself, several as one GSO skb. On failure the segments
     /// go back to the head of the write queue.
@@ -763,19 +789,12 @@ impl Stack {
                 None => false,
             };
         }
-        let (first, last) = (run[0].seq, &run[run.len() - 1]);
-        let mut flags = TcpFlags::ACK;
-        if last.flags & SEG_PSH != 0 || gso_psh {
-            flags |= TcpFlags::PSH;
-        }
-        if last.flags & SEG_FIN != 0 {
-            flags |= TcpFlags::FIN;
-        }
-        if sk.packets_out == 0 {
-            let ca = &mut sk.ca;
-            sk.cc.tcp_mstamp = self.now;
-            ca.cwnd_event(&mut sk.cc, super::cong::CaEvent::TxStart);
-        }
+        // The flags are the last segment's (GSO puts PSH and FIN there).
+        let (first, flags) = (
+            run[0].seq,
+            Self::new_data_flags(&run[run.len() - 1], gso_psh),
+        );
+        self.tcp_tx_start(sk);
         let ok = self.tcp_transmit_skb(
             sk,
             OutSeg {
@@ -800,22 +819,8 @@ impl Stack {
     /// Sends a new segment and moves it to the retransmit queue
     /// (`tcp_event_new_data_sent`).
     pub(crate) fn tcp_send_seg(&mut self, sk: &mut TcpSock, seg: TxSeg, gso_psh: bool) -> bool {
-        let mut flags = TcpFlags::ACK;
-        if seg.flags & SEG_PSH != 0 || gso_psh {
-            flags |= TcpFlags::PSH;
-        }
-        if seg.flags & SEG_FIN != 0 {
-            flags |= TcpFlags::FIN;
-        }
-        if seg.flags & SEG_SYN != 0 {
-            flags |= TcpFlags::SYN;
-        }
-        if sk.packets_out == 0 {
-            // CA_EVENT_TX_START (CUBIC rebases its epoch after idle).
-            let ca = &mut sk.ca;
-            sk.cc.tcp_mstamp = self.now;
-            ca.cwnd_event(&mut sk.cc, super::cong::CaEvent::TxStart);
-        }
+        let flags = Self::new_data_flags(&seg, gso_psh);
+        self.tcp_tx_start(sk);
         // Hold the skb while its bytes are copied into the frame.
         let payload = seg.skb.data();
         let ok = {

@@ -12,6 +12,20 @@ use netpath::skb::Skb;
 use netpath::stack::Stack;
 use netpath::time::{Duration, Instant};
 use netpath_wire::ethernet::EthernetAddress;
+use std::sync::{Arc, Mutex};
+
+/// A byte sink shared with the test (a pcap capture's output, read back).
+#[derive(Clone, Default)]
+pub struct Shared(pub Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
