@@ -17,6 +17,8 @@
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
 //! - [`info`]: `struct tcp_info` (`ss -ti`);
 //! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
+//! - [`md5`]: segments carrying TCP-MD5 / TCP-AO options, dropped as
+//!   Linux drops them at a socket without keys (`tcp_inbound_hash`);
 //! - [`fastopen`]: TCP Fast Open (RFC 7413) keys, cookies and the server's
 //!   decision; [`fastopen_client`]: the client's cookie cache and SYN-data;
 //!   [`siphash`]: the keyed hash of the cookies;
@@ -32,6 +34,7 @@ pub mod info;
 pub mod input;
 pub mod inq;
 pub mod listen;
+pub mod md5;
 pub mod mtu_probe;
 pub mod ofo;
 pub mod output;
@@ -193,6 +196,9 @@ tcp_ext_mib! {
     tcp_fastopen_cookie_reqd => "TCPFastOpenCookieReqd",
     tcp_fastopen_blackhole => "TCPFastOpenBlackhole",
     tcp_fastopen_passive_alt_key => "TCPFastOpenPassiveAltKey",
+    tcp_md5_unexpected => "TCPMD5Unexpected",
+    tcp_ao_bad => "TCPAOBad",
+    tcp_ao_key_not_found => "TCPAOKeyNotFound",
 }
 
 /// The `net.ipv4.tcp_*` and `net.core.*` settings TCP reads, with Linux's
