@@ -377,8 +377,10 @@ impl Stack {
         if sk.state == TcpState::Established {
             self.tracer.skb(self.now, "tcp_rcv_established", &skb);
             // Header prediction (counted only: the slow path below does the
-            // same work): in order, ACK (+PSH) only, same window, no SACK.
+            // same work): in order, ACK (+PSH) only, same window, no SACK,
+            // no urgent data pending (tcp_fast_path_check).
             let pred = (seg.flags.bits() & 0x1ff & !0x08) == 0x10
+                && !sk.urg_data.is_set()
                 && seg.seq == sk.rcv_nxt
                 && !seg.ack.after(sk.snd_nxt)
                 && (u32::from(seg.wnd) << sk.snd_wscale) == sk.snd_wnd
@@ -527,6 +529,10 @@ impl Stack {
                 return;
             }
             _ => {}
+        }
+        // Step 6: the URG bit (tcp_urg).
+        if sk.state != TcpState::Closed {
+            self.tcp_urg(sk, seg, &skb);
         }
         // Step 7: the segment text.
         match sk.state {

@@ -19,6 +19,8 @@
 //! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
 //! - [`md5`]: segments carrying TCP-MD5 / TCP-AO options, dropped as
 //!   Linux drops them at a socket without keys (`tcp_inbound_hash`);
+//! - [`urg`]: urgent data (`tcp_check_urg`, `tcp_urg`, `tcp_recv_urg`,
+//!   `SIOCATMARK`); [`splice`]: `tcp_read_sock` / `tcp_splice_read`;
 //! - [`fastopen`]: TCP Fast Open (RFC 7413) keys, cookies and the server's
 //!   decision; [`fastopen_client`]: the client's cookie cache and SYN-data;
 //!   [`siphash`]: the keyed hash of the cookies;
@@ -42,8 +44,10 @@ pub mod rtt;
 pub mod sendmsg;
 pub mod siphash;
 pub mod sock;
+pub mod splice;
 pub mod syncookies;
 pub mod timer;
+pub mod urg;
 pub mod wakeup;
 pub mod zerocopy;
 
@@ -265,6 +269,9 @@ pub struct TcpSettings {
     pub autocorking: bool,
     /// `tcp_rfc1337`: TIME-WAIT ignores RSTs.
     pub rfc1337: bool,
+    /// `tcp_stdurg`: the urgent pointer points at the urgent byte (RFC
+    /// 1122), not just past it (BSD, the default: RFC 6093).
+    pub stdurg: bool,
     /// `tcp_max_syn_backlog`.
     pub max_syn_backlog: u32,
     /// `tcp_invalid_ratelimit` (challenge ACK / dupACK rate limit).
@@ -336,6 +343,7 @@ impl Default for TcpSettings {
             moderate_rcvbuf: true,
             autocorking: true,
             rfc1337: false,
+            stdurg: false,
             max_syn_backlog: 4096,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 1000,
@@ -404,6 +412,7 @@ impl TcpSettings {
             "tcp_timestamps" => self.timestamps = flag(value)?,
             "tcp_sack" => self.sack = flag(value)?,
             "tcp_early_demux" => self.early_demux = flag(value)?,
+            "tcp_stdurg" => self.stdurg = flag(value)?,
             "tcp_cubic.hystart_detect" => {
                 self.cubic_hystart_detect = u8::try_from(num(value)?)
                     .ok()
