@@ -87,7 +87,7 @@ impl Host {
     /// Puts `s` (from the peer to this host) on the NIC and runs the stack.
     pub fn inject(&mut self, s: &Seg) {
         let mut opts = s.opts.clone();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0);
         }
         let tcp_len = 20 + opts.len() + s.payload.len();
@@ -96,7 +96,7 @@ impl Host {
         t[2..4].copy_from_slice(&s.dport.to_be_bytes());
         t[4..8].copy_from_slice(&s.seq.to_be_bytes());
         t[8..12].copy_from_slice(&s.ack.to_be_bytes());
-        t[12] = ((20 + opts.len()) / 4 << 4) as u8;
+        t[12] = (((20 + opts.len()) / 4) << 4) as u8;
         t[13] = s.flags;
         t[14..16].copy_from_slice(&s.win.to_be_bytes());
         t[18..20].copy_from_slice(&s.urg_ptr.to_be_bytes());
