@@ -22,6 +22,7 @@ mod print;
 mod python;
 pub mod run;
 pub mod suite;
+pub mod vfs;
 
 pub use ast::*;
 pub use lexer::ParseError;

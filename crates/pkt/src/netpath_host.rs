@@ -21,6 +21,16 @@
 //! SYN carried count only if it completes, else the call fails with the
 //! connection's error. A NULL buffer is `EFAULT` where Linux's copy would
 //! fault.
+//!
+//! Descriptors number sockets, epoll instances, and the in-memory files and
+//! pipes of [`files`] (`open`, `pipe`, `sendfile`, `splice`) from one
+//! counter, from 3. Unlike Linux's lowest free descriptor, a number is
+//! never given out twice: the runner maps the script's descriptors onto
+//! the host's and keys what it remembers of a socket (non-blocking, bound
+//! port, the socket under test) by the host's number, which must therefore
+//! name one file for the whole run.
+
+mod files;
 
 use crate::run::consts;
 use crate::run::host::{
@@ -60,6 +70,7 @@ const MSG_ZEROCOPY: i32 = 0x400_0000;
 const MSG_FASTOPEN: i32 = 0x2000_0000;
 
 const POLLIN: i16 = 0x1;
+const POLLPRI: i16 = 0x2;
 const POLLOUT: i16 = 0x4;
 const POLLERR: i16 = 0x8;
 const POLLHUP: i16 = 0x10;
@@ -78,6 +89,7 @@ const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCINQ: u64 = 0x541B;
 const SIOCOUTQNSD: u64 = 0x894B;
+const SIOCATMARK: u64 = 0x8905;
 
 /// Linux's number for an errno (`SO_ERROR`'s value).
 fn errno_number(name: &str) -> i64 {
@@ -156,6 +168,8 @@ pub struct NetpathHost {
     fds: HashMap<i32, Fd>,
     /// Epoll descriptors (numbered with the sockets).
     epolls: HashMap<i32, Epoll>,
+    /// The host's files and pipes (see [`files`]).
+    vfs: files::Files,
     next_fd: i32,
     scratch: Vec<Skb>,
     zeros: Vec<u8>,
@@ -205,6 +219,7 @@ impl NetpathHost {
             sent: Vec::new(),
             fds: HashMap::new(),
             epolls: HashMap::new(),
+            vfs: files::Files::default(),
             next_fd: 3,
             scratch: Vec::new(),
             zeros: Vec::new(),
@@ -264,7 +279,20 @@ impl NetpathHost {
     }
 
     fn fd(&self, fd: i32) -> Result<&Fd, SysError> {
-        self.fds.get(&fd).ok_or(SysError::Errno(Errno::EBADF))
+        self.fds
+            .get(&fd)
+            .ok_or(SysError::Errno(if self.vfs.has(fd) {
+                Errno::ENOTSOCK
+            } else {
+                Errno::EBADF
+            }))
+    }
+
+    /// A new descriptor (see the module docs: never one given out before).
+    fn alloc_fd(&mut self) -> i32 {
+        let fd = self.next_fd;
+        self.next_fd += 1;
+        fd
     }
 
     fn id(&self, fd: i32) -> Result<SockId, SysError> {
@@ -288,7 +316,8 @@ impl NetpathHost {
     }
 
     /// `send`/`sendmsg` of `len` bytes in iovec elements of `iov` bytes
-    /// (see the module docs for blocking).
+    /// (see the module docs for blocking): zeros, or `data` (`len` bytes)
+    /// when given (`sendfile`, `splice` to a socket).
     fn send_iov(
         &mut self,
         fd: i32,
@@ -296,7 +325,11 @@ impl NetpathHost {
         iov: &[usize],
         flags: i32,
         to: Option<SocketAddrV4>,
+        data: Option<&[u8]>,
     ) -> SysResult {
+        if self.vfs.is_pipe(fd) {
+            return self.pipe_write(fd, len, flags);
+        }
         let id = self.id(fd)?;
         if flags & MSG_OOB != 0 {
             return Err(unsupported("send with MSG_OOB (urgent data)"));
@@ -365,7 +398,9 @@ impl NetpathHost {
             zerocopy: flags & MSG_ZEROCOPY != 0,
         };
         let now = self.instant();
-        self.zeros(len);
+        if data.is_none() {
+            self.zeros(len);
+        }
         // What is left of the iovec after the bytes already queued.
         let mut skip = done;
         let rest: Vec<usize> = iov
@@ -376,9 +411,11 @@ impl NetpathHost {
                 l - cut
             })
             .collect();
-        let r = self
-            .stack
-            .tcp_send_iov(now, id, &self.zeros[..len - done], &rest, sf);
+        let payload = match data {
+            Some(d) => &d[done.min(d.len())..],
+            None => &self.zeros[..len - done],
+        };
+        let r = self.stack.tcp_send_iov(now, id, payload, &rest, sf);
         self.after_call();
         let (total, result) = match r {
             Ok(n) => (done + n, None),
@@ -470,6 +507,29 @@ impl NetpathHost {
         }
     }
 
+    /// `recv(MSG_OOB)` (`tcp_recv_urg`): the urgent byte, `MSG_OOB` in the
+    /// flags; a zero-length buffer gets `MSG_TRUNC` and 0, `MSG_TRUNC`
+    /// asks for the length without the byte. It never waits.
+    fn recv_oob(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
+        use netpath::tcp::urg::OobRecv;
+        let id = self.id(fd)?;
+        let r = self.stack.tcp_recv_oob(id, flags & MSG_PEEK != 0);
+        self.after_call();
+        match r.map_err(errno)? {
+            OobRecv::Byte(_) if len > 0 => Ok(RecvMsg {
+                len: 1,
+                flags: MSG_OOB,
+                control: Vec::new(),
+            }),
+            OobRecv::Byte(_) => Ok(RecvMsg {
+                len: 0,
+                flags: MSG_OOB | MSG_TRUNC,
+                control: Vec::new(),
+            }),
+            OobRecv::Eof => Ok(RecvMsg::default()),
+        }
+    }
+
     fn tcp_opt(level: i32, opt: OptName, v: &OptValue) -> Result<TcpOpt, SysError> {
         let int = || match v {
             OptValue::Int(i) => Ok(*i),
@@ -521,6 +581,7 @@ impl NetpathHost {
             (SOL_SOCKET, 7) => TcpOpt::SndBuf(buf()?),
             (SOL_SOCKET, 8) => TcpOpt::RcvBuf(buf()?),
             (SOL_SOCKET, 9) => TcpOpt::KeepAlive(int()? != 0),
+            (SOL_SOCKET, 10) => TcpOpt::OobInline(int()? != 0),
             (SOL_SOCKET, 12) => TcpOpt::Priority(nonneg()?),
             (SOL_SOCKET, 13) => match v {
                 OptValue::Linger { onoff, linger } => {
@@ -536,6 +597,7 @@ impl NetpathHost {
                 _ => return Err(SysError::Errno(Errno::EINVAL)),
             }),
             (SOL_IP, 1) => TcpOpt::Tos((int()? & 0xff) as u8),
+            (SOL_IP, 15) => TcpOpt::FreeBind(int()? != 0),
             (SOL_IP, 2) => TcpOpt::Ttl(
                 u8::try_from(int()?.max(0)).map_err(|_| SysError::Errno(Errno::EINVAL))?,
             ),
@@ -782,8 +844,7 @@ impl PktHost for NetpathHost {
             return Err(SysError::Errno(Errno("EPROTONOSUPPORT")));
         }
         let id = self.stack.tcp_socket();
-        let fd = self.next_fd;
-        self.next_fd += 1;
+        let fd = self.alloc_fd();
         self.fds.insert(
             fd,
             Fd {
@@ -818,8 +879,7 @@ impl PktHost for NetpathHost {
         self.after_call();
         match r {
             Ok((child, _peer)) => {
-                let nfd = self.next_fd;
-                self.next_fd += 1;
+                let nfd = self.alloc_fd();
                 self.fds.insert(
                     nfd,
                     Fd {
@@ -851,6 +911,9 @@ impl PktHost for NetpathHost {
     }
 
     fn recv(&mut self, fd: i32, len: usize, flags: i32) -> SysResult {
+        if self.vfs.has(fd) {
+            return self.file_read(fd, len, flags);
+        }
         let id = self.id(fd)?;
         if flags & MSG_ERRQUEUE != 0 {
             // The error queue's data is empty: 0 bytes, or EAGAIN.
@@ -858,11 +921,10 @@ impl PktHost for NetpathHost {
             self.after_call();
             return Ok(0);
         }
-        for (f, what) in [
-            (MSG_OOB, "MSG_OOB (urgent data)"),
-            (MSG_TRUNC, "MSG_TRUNC"),
-            (MSG_WAITALL, "MSG_WAITALL"),
-        ] {
+        if flags & MSG_OOB != 0 {
+            return self.recv_oob(fd, len, flags).map(|m| m.len);
+        }
+        for (f, what) in [(MSG_TRUNC, "MSG_TRUNC"), (MSG_WAITALL, "MSG_WAITALL")] {
             if flags & f != 0 {
                 return Err(unsupported(format!("recv with {what}")));
             }
@@ -883,7 +945,7 @@ impl PktHost for NetpathHost {
     }
 
     fn send(&mut self, fd: i32, len: usize, flags: i32, to: Option<SocketAddrV4>) -> SysResult {
-        self.send_iov(fd, len, &[len], flags, to)
+        self.send_iov(fd, len, &[len], flags, to, None)
     }
 
     fn sendmsg(
@@ -893,7 +955,7 @@ impl PktHost for NetpathHost {
         flags: i32,
         to: Option<SocketAddrV4>,
     ) -> SysResult {
-        self.send_iov(fd, iov.iter().sum(), iov, flags, to)
+        self.send_iov(fd, iov.iter().sum(), iov, flags, to, None)
     }
 
     fn shutdown(&mut self, fd: i32, how: i32) -> SysResult {
@@ -911,7 +973,7 @@ impl PktHost for NetpathHost {
     }
 
     fn close(&mut self, fd: i32) -> SysResult {
-        if self.epolls.remove(&fd).is_some() {
+        if self.epolls.remove(&fd).is_some() || self.vfs.close(fd) {
             return Ok(0);
         }
         let id = self.id(fd)?;
@@ -966,7 +1028,9 @@ impl PktHost for NetpathHost {
             | TcpOpt::Inq(x)
             | TcpOpt::ZeroCopy(x)
             | TcpOpt::FastOpenConnect(x)
-            | TcpOpt::FastOpenNoCookie(x) => b(x),
+            | TcpOpt::FastOpenNoCookie(x)
+            | TcpOpt::OobInline(x)
+            | TcpOpt::FreeBind(x) => b(x),
             TcpOpt::FastOpen(x) => n(x.into()),
             TcpOpt::FastOpenKey(k) => {
                 OptValue::Str(k.iter().map(|b| format!("\\x{b:02x}")).collect())
@@ -1016,6 +1080,9 @@ impl PktHost for NetpathHost {
     }
 
     fn fcntl(&mut self, fd: i32, cmd: i32, arg: i64) -> SysResult {
+        if self.vfs.has(fd) {
+            return self.vfs.fcntl(fd, cmd, arg);
+        }
         if self.epolls.contains_key(&fd) {
             // An epoll descriptor never blocks anything the runner does.
             return match cmd {
@@ -1045,6 +1112,8 @@ impl PktHost for NetpathHost {
                 let Some(f) = self.fds.get(&p.fd) else {
                     return if self.epolls.contains_key(&p.fd) {
                         0
+                    } else if let Some(m) = self.vfs.poll(p.fd) {
+                        m & (p.events | POLLERR | POLLHUP)
                     } else {
                         POLLNVAL
                     };
@@ -1066,6 +1135,9 @@ impl PktHost for NetpathHost {
                 if ev.err {
                     m |= POLLERR;
                 }
+                if ev.pri {
+                    m |= POLLPRI;
+                }
                 m & (p.events | POLLERR | POLLHUP)
             })
             .collect())
@@ -1077,6 +1149,7 @@ impl PktHost for NetpathHost {
             SIOCINQ => self.stack.tcp_inq(id),
             SIOCOUTQ => self.stack.tcp_outq(id),
             SIOCOUTQNSD => self.stack.tcp_outq_notsent(id),
+            SIOCATMARK => self.stack.tcp_sockatmark(id).map(usize::from),
             r => return Err(unsupported(format!("ioctl {r:#x}"))),
         };
         Ok(v.map_err(errno)? as i64)
@@ -1105,6 +1178,9 @@ impl PktHost for NetpathHost {
                 }],
             });
         }
+        if flags & MSG_OOB != 0 {
+            return self.recv_oob(fd, len, flags);
+        }
         let n = self.recv(fd, len, flags)?;
         let control = match self.stack.tcp_cm_inq(id).map_err(errno)? {
             Some(inq) => vec![Cmsg {
@@ -1125,8 +1201,7 @@ impl PktHost for NetpathHost {
         if size <= 0 {
             return Err(SysError::Errno(Errno::EINVAL));
         }
-        let fd = self.next_fd;
-        self.next_fd += 1;
+        let fd = self.alloc_fd();
         self.epolls.insert(fd, Epoll::new());
         Ok(fd.into())
     }
@@ -1187,5 +1262,39 @@ impl PktHost for NetpathHost {
                 data: e.data,
             })
             .collect())
+    }
+
+    fn remove_file(&mut self, path: &str) -> Result<(), Unsupported> {
+        self.vfs.fs.remove(path);
+        Ok(())
+    }
+
+    fn write_zeros(&mut self, path: &str, len: u64) -> Result<(), Unsupported> {
+        self.vfs
+            .fs
+            .write_zeros(path, len)
+            .map_err(|e| Unsupported(format!("a file of {len} bytes ({e})")))
+    }
+
+    fn open(&mut self, path: &str, flags: i32) -> SysResult {
+        self.open_file(path, flags)
+    }
+
+    fn sendfile(
+        &mut self,
+        out_fd: i32,
+        in_fd: i32,
+        offset: Option<&mut i64>,
+        count: usize,
+    ) -> SysResult {
+        self.sendfile_to(out_fd, in_fd, offset, count)
+    }
+
+    fn pipe(&mut self) -> SysResult<(i32, i32)> {
+        Ok(self.pipe_pair())
+    }
+
+    fn splice(&mut self, call: crate::run::SpliceCall<'_>) -> SysResult {
+        self.splice_fds(call)
     }
 }

@@ -107,6 +107,14 @@ drop_reasons! {
     FragReasmTimeout = "FRAG_REASM_TIMEOUT",
     FragTooFar = "FRAG_TOO_FAR",
     TcpMd5notfound = "TCP_MD5NOTFOUND",
+    /// An MD5 signature option (RFC 2385) and no key for the peer.
+    TcpMd5unexpected = "TCP_MD5UNEXPECTED",
+    /// An authentication option badly framed, of the wrong length, or twice.
+    TcpAuthHdr = "TCP_AUTH_HDR",
+    /// A TCP-AO option (RFC 5925) and no TCP-AO keys.
+    TcpAounexpected = "TCP_AOUNEXPECTED",
+    /// TCP-AO use not matching the request's, or a bad MAC.
+    TcpAofailure = "TCP_AOFAILURE",
     VlanFilter = "VLAN_FILTER",
     MacInvalidSource = "MAC_INVALID_SOURCE",
     /// A simulated link lost the frame (netpath's own: a wire has no kernel).

@@ -201,6 +201,7 @@ fn owned(o: TcpOption<'_>) -> TcpOption<'static> {
         TcpOption::SackPermitted => TcpOption::SackPermitted,
         TcpOption::Sack(b) => TcpOption::Sack(b),
         TcpOption::Timestamps { tsval, tsecr } => TcpOption::Timestamps { tsval, tsecr },
+        TcpOption::Md5Sig(d) => TcpOption::Md5Sig(d),
         TcpOption::Unknown { kind, .. } => {
             panic!("unexpected option kind {kind} in a Linux capture")
         }

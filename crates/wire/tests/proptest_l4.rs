@@ -240,6 +240,7 @@ fn tcp_options_summary() -> impl Strategy<Value = TcpOptions> {
             timestamps: ts.map(|(tsval, tsecr)| TcpTimestamps { tsval, tsecr }),
             sack: SackBlocks::from_slice(&sack).unwrap(),
             fastopen: None,
+            md5sig: None,
         })
         .prop_filter("fits in 40 bytes", |o| o.emitted_len() <= 40)
 }

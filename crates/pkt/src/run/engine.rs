@@ -437,6 +437,14 @@ impl<'h> Engine<'h> {
                             }
                             self.nstat = c.into_iter().collect();
                         }
+                        ShellCmd::RemoveFile(path) => self
+                            .host
+                            .remove_file(path)
+                            .map_err(|e| unsupported(line, format!("rm -f: {}", e.0)))?,
+                        ShellCmd::WriteZeros { path, len } => self
+                            .host
+                            .write_zeros(path, *len)
+                            .map_err(|e| unsupported(line, format!("dd: {}", e.0)))?,
                         ShellCmd::FlushTcpMetrics => self
                             .host
                             .flush_tcp_metrics()

@@ -31,6 +31,8 @@ macro_rules! errnos {
 
 errnos!(
     EPERM,
+    ENOENT,
+    ESPIPE,
     EBADF,
     EAGAIN,
     EFAULT,
@@ -46,6 +48,7 @@ errnos!(
     ENOBUFS,
     EISCONN,
     ENOTCONN,
+    ENOTSOCK,
     ETIMEDOUT,
     ECONNREFUSED,
     EHOSTUNREACH,
@@ -435,4 +438,58 @@ pub trait PktHost {
     fn epoll_wait(&mut self, _epfd: i32, _maxevents: i32) -> SysResult<Vec<EpollEvent>> {
         Err(SysError::Unsupported("epoll".into()))
     }
+
+    // --- files and pipes: the host's own, in memory (a runner never
+    // touches the real filesystem) ---
+
+    /// `rm -f PATH`.
+    fn remove_file(&mut self, _path: &str) -> Result<(), Unsupported> {
+        Err(Unsupported("files on this host".into()))
+    }
+    /// `dd bs=B count=N if=/dev/zero of=PATH`: PATH (created or truncated)
+    /// holds `len` zero bytes.
+    fn write_zeros(&mut self, _path: &str, _len: u64) -> Result<(), Unsupported> {
+        Err(Unsupported("files on this host".into()))
+    }
+    /// `open(path, flags)`: the new descriptor (numbered with the sockets:
+    /// the lowest free one, as Linux).
+    fn open(&mut self, _path: &str, _flags: i32) -> SysResult {
+        Err(SysError::Unsupported("open".into()))
+    }
+    /// `sendfile(out_fd, in_fd, offset, count)`: bytes sent; `offset` (the
+    /// caller's `off_t`, `None` for NULL) is moved past them as Linux does.
+    fn sendfile(
+        &mut self,
+        _out_fd: i32,
+        _in_fd: i32,
+        _offset: Option<&mut i64>,
+        _count: usize,
+    ) -> SysResult {
+        Err(SysError::Unsupported("sendfile".into()))
+    }
+    /// `pipe()`: the read end and the write end.
+    fn pipe(&mut self) -> SysResult<(i32, i32)> {
+        Err(SysError::Unsupported("pipe".into()))
+    }
+    /// `splice(fd_in, off_in, fd_out, off_out, len, flags)`: bytes moved.
+    fn splice(&mut self, _call: SpliceCall<'_>) -> SysResult {
+        Err(SysError::Unsupported("splice".into()))
+    }
+}
+
+/// The arguments of `splice` (host descriptors).
+#[derive(Debug)]
+pub struct SpliceCall<'a> {
+    /// `fd_in`.
+    pub fd_in: i32,
+    /// `off_in` (`None` for NULL).
+    pub off_in: Option<&'a mut i64>,
+    /// `fd_out`.
+    pub fd_out: i32,
+    /// `off_out` (`None` for NULL).
+    pub off_out: Option<&'a mut i64>,
+    /// `len`.
+    pub len: usize,
+    /// `SPLICE_F_*`.
+    pub flags: u32,
 }

@@ -35,7 +35,9 @@ mod syscall;
 #[cfg(test)]
 mod tests;
 
-pub use host::{Errno, OptValue, PktHost, PollFd, SysError, SysResult, TcpInfo, Unsupported};
+pub use host::{
+    Errno, OptValue, PktHost, PollFd, SpliceCall, SysError, SysResult, TcpInfo, Unsupported,
+};
 pub use report::{exit_status, ScriptResult, Summary};
 
 use crate::ast::Script;

@@ -214,6 +214,32 @@ pub enum CallKind {
     EpollCreate {
         size: i32,
     },
+    /// `open(path, flags)`.
+    Open {
+        path: String,
+        flags: i32,
+    },
+    /// `sendfile(out_fd, in_fd, [offset] or NULL, count)`.
+    Sendfile {
+        out_fd: i64,
+        in_fd: i64,
+        offset: Option<i64>,
+        count: usize,
+    },
+    /// `pipe([rfd, wfd])`: the descriptors the script names the two ends.
+    Pipe {
+        fds: [i64; 2],
+    },
+    /// `splice(fd_in, off_in, fd_out, off_out, len, flags)` (offsets
+    /// `[N]` or NULL).
+    Splice {
+        fd_in: i64,
+        off_in: Option<i64>,
+        fd_out: i64,
+        off_out: Option<i64>,
+        len: usize,
+        flags: u32,
+    },
     /// `epoll_ctl(epfd, op, fd, {events, data})`; `data` is the script's
     /// value as written (an fd number, `u32`, `u64` or `ptr`), not mapped.
     EpollCtl {
@@ -256,7 +282,9 @@ impl CallKind {
     pub fn fd(&self) -> Option<i64> {
         use CallKind::*;
         match self {
-            Socket { .. } | Poll { .. } | EpollCreate { .. } => None,
+            Socket { .. } | Poll { .. } | EpollCreate { .. } | Open { .. } | Pipe { .. } => None,
+            Sendfile { out_fd, .. } => Some(*out_fd),
+            Splice { fd_in, .. } => Some(*fd_in),
             EpollCtl { epfd, .. } | EpollWait { epfd, .. } => Some(*epfd),
             Bind { fd, .. }
             | Listen { fd, .. }
@@ -689,8 +717,44 @@ fn call_kind(sc: &Syscall) -> Result<CallKind, String> {
             maxevents: int_i32(a(2)?)?,
             timeout_ms: int(a(3)?)?,
         },
+        "open" => CallKind::Open {
+            path: match a(0)? {
+                Expr::Str(s) => s.clone(),
+                e => return Err(format!("path `{e}`")),
+            },
+            flags: int_i32(a(1)?)?,
+        },
+        "sendfile" => CallKind::Sendfile {
+            out_fd: fd()?,
+            in_fd: int(a(1)?)?,
+            offset: nullable(a(2)?)?,
+            count: len_arg(a(3)?)?,
+        },
+        "pipe" => match a(0)? {
+            Expr::Array(v) if v.len() == 2 => CallKind::Pipe {
+                fds: [int(&v[0])?, int(&v[1])?],
+            },
+            e => return Err(format!("pipe descriptors `{e}`")),
+        },
+        "splice" => CallKind::Splice {
+            fd_in: fd()?,
+            off_in: nullable(a(1)?)?,
+            fd_out: int(a(2)?)?,
+            off_out: nullable(a(3)?)?,
+            len: len_arg(a(4)?)?,
+            flags: int(a(5)?)? as u32,
+        },
         other => return Err(format!("syscall {other} is not supported by the runner")),
     })
+}
+
+/// A pointer to an integer (`[0]`), or `NULL`.
+fn nullable(e: &Expr) -> Result<Option<i64>, String> {
+    match e {
+        Expr::Ident(n) if n == "NULL" => Ok(None),
+        Expr::Array(v) if v.len() == 1 => Ok(Some(int(&v[0])?)),
+        _ => Err(format!("`{e}` is neither [N] nor NULL")),
+    }
 }
 
 /// `{events=EPOLLIN|EPOLLET, fd=4}` (or `u32=`, `u64=`, `ptr=`).

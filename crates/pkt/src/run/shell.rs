@@ -1,6 +1,9 @@
 //! Backtick shell commands: the few the runner understands (`defaults.sh`,
 //! `sysctl -q name=value`, `set_sysctls.py /proc/sys/...=value`, the
-//! sysctl-restore script) and the Linux defaults that `defaults.sh` sets.
+//! sysctl-restore script, the `rm -f` / `dd if=/dev/zero` that make a test
+//! file, a `grep` of `/proc/net/tcp`) and the Linux defaults that
+//! `defaults.sh` sets. Files are the host's own (in memory): the runner
+//! never touches the real filesystem.
 
 /// A shell command the runner can carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,16 @@ pub enum ShellCmd {
     /// `nstat | grep NAME`: NAME changed since the last `nstat` (else grep
     /// fails, and so does the script).
     NstatHas(String),
+    /// `rm -f PATH`: the host's file PATH is gone (if it was there).
+    RemoveFile(String),
+    /// `dd bs=B count=N if=/dev/zero of=PATH [status=none]`: the host's file
+    /// PATH now holds `len` (B × N) zero bytes.
+    WriteZeros {
+        /// The file.
+        path: String,
+        /// Its new length.
+        len: u64,
+    },
 }
 
 /// The route an `ip route` command sets.
@@ -89,6 +102,9 @@ fn parse_one(line: &str) -> Result<Vec<ShellCmd>, String> {
         ["ip", "tcp_metrics", "flush", ..] => Ok(vec![ShellCmd::FlushTcpMetrics]),
         ["nstat"] => Ok(vec![ShellCmd::NstatReset]),
         ["nstat", "|", "grep", name] => Ok(vec![ShellCmd::NstatHas(name.to_string())]),
+        ["rm" | "/bin/rm", "-f", path] => Ok(vec![ShellCmd::RemoveFile(path.to_string())]),
+        ["dd" | "/bin/dd", ..] => dd_zeros(&toks[1..]).ok_or_else(|| line.to_string()),
+        _ if proc_net_tcp_grep(&toks) => Ok(vec![ShellCmd::Noop(line.to_string())]),
         _ => Err(line.to_string()),
     }
 }
@@ -272,6 +288,45 @@ fn ip_route(toks: &[&str]) -> Option<RouteSpec> {
     Some(r)
 }
 
+/// `dd`'s operands when they copy `count` blocks of `/dev/zero` into a
+/// file (`bs=` defaults to 512 as in dd; `status=` only changes what dd
+/// prints); anything else (`seek=`, `conv=`, another input) is not mapped.
+fn dd_zeros(operands: &[&str]) -> Option<Vec<ShellCmd>> {
+    let (mut bs, mut count, mut input, mut out) = (512u64, None, None, None);
+    for op in operands {
+        let (k, v) = op.split_once('=')?;
+        match k {
+            "bs" => bs = v.parse().ok()?,
+            "count" => count = Some(v.parse::<u64>().ok()?),
+            "if" => input = Some(v),
+            "of" => out = Some(v),
+            "status" if matches!(v, "none" | "noxfer" | "progress") => {}
+            _ => return None,
+        }
+    }
+    if input != Some("/dev/zero") {
+        return None;
+    }
+    let len = bs.checked_mul(count?)?;
+    Some(vec![ShellCmd::WriteZeros {
+        path: out?.to_string(),
+        len,
+    }])
+}
+
+/// `grep PATTERN /proc/net/tcp[6]… [| grep PATTERN]`: a diagnostic that
+/// prints the socket table (the md5 scripts look at the listener's
+/// reference count); it changes nothing and finds the listener, as on
+/// Linux, so it succeeds and does nothing here.
+fn proc_net_tcp_grep(toks: &[&str]) -> bool {
+    let mut parts = toks.split(|t| *t == "|");
+    let Some(["grep", _pattern, files @ ..]) = parts.next() else {
+        return false;
+    };
+    let proc_tcp = |f: &&str| matches!(*f, "/proc/net/tcp" | "/proc/net/tcp6");
+    !files.is_empty() && files.iter().all(proc_tcp) && parts.all(|p| matches!(p, ["grep", _]))
+}
+
 /// `ethtool -K DEV {gso|tso|gro|lro} off …`.
 fn ethtool_offloads_off(toks: &[&str]) -> bool {
     let ["ethtool", "-K", _, pairs @ ..] = toks else {
@@ -355,4 +410,64 @@ fn tokens(line: &str) -> Vec<&str> {
         out.push(&line[s..]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_file_commands() {
+        // The shell block of sendfile/sendfile-simple.pkt.
+        let cmds = parse(
+            "../../common/defaults.sh\n/bin/rm -f /tmp/testfile\n/bin/dd bs=1 count=5 if=/dev/zero of=/tmp/testfile status=none\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cmds,
+            vec![
+                ShellCmd::Defaults,
+                ShellCmd::RemoveFile("/tmp/testfile".into()),
+                ShellCmd::WriteZeros {
+                    path: "/tmp/testfile".into(),
+                    len: 5
+                },
+            ]
+        );
+        assert_eq!(
+            parse("dd if=/dev/zero of=/tmp/f count=2").unwrap(),
+            vec![ShellCmd::WriteZeros {
+                path: "/tmp/f".into(),
+                len: 1024
+            }]
+        );
+        // Other shapes stay unsupported.
+        for bad in [
+            "rm /tmp/testfile",
+            "rm -rf /tmp",
+            "rm -f /tmp/a /tmp/b",
+            "dd if=/dev/urandom of=/tmp/f bs=1 count=5",
+            "dd if=/dev/zero of=/tmp/f bs=1",
+            "dd if=/dev/zero of=/tmp/f bs=1 count=5 seek=3",
+            "dd if=/dev/zero bs=1 count=5",
+            "dd if=/dev/zero of=/tmp/f bs=x count=5",
+        ] {
+            assert_eq!(parse(bad), Err(bad.to_string()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn proc_net_tcp_grep_is_a_noop() {
+        let line = r#"grep " 0A " /proc/net/tcp /proc/net/tcp6 | grep ":1F90""#;
+        assert_eq!(parse(line).unwrap(), vec![ShellCmd::Noop(line.into())]);
+        assert!(parse(r#"grep " 0A " /proc/net/tcp"#).is_ok());
+        for bad in [
+            r#"grep " 0A " /etc/passwd"#,
+            "grep x",
+            r#"grep " 0A " /proc/net/tcp | wc -l"#,
+            r#"cat /proc/net/tcp | grep x"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -202,6 +202,47 @@ impl Engine<'_> {
                 return self.poll(line, c, fds, *timeout_ms, start_ns);
             }
             CallKind::EpollCreate { size } => self.host.epoll_create(*size),
+            CallKind::Open { path, flags } => self.host.open(path, *flags),
+            CallKind::Sendfile {
+                in_fd,
+                offset,
+                count,
+                ..
+            } => {
+                // The script's offset variable (packetdrill does not look
+                // at it afterwards).
+                let mut off = *offset;
+                let in_fd = self.hfd(*in_fd);
+                self.host
+                    .sendfile(fd.unwrap_or(-1), in_fd, off.as_mut(), *count)
+            }
+            CallKind::Pipe { fds } => match self.host.pipe() {
+                Ok((r, w)) => {
+                    self.fds.insert(fds[0], r);
+                    self.fds.insert(fds[1], w);
+                    Ok(0)
+                }
+                Err(e) => Err(e),
+            },
+            CallKind::Splice {
+                off_in,
+                fd_out,
+                off_out,
+                len,
+                flags,
+                ..
+            } => {
+                let (mut oi, mut oo) = (*off_in, *off_out);
+                let call = super::host::SpliceCall {
+                    fd_in: fd.unwrap_or(-1),
+                    off_in: oi.as_mut(),
+                    fd_out: self.hfd(*fd_out),
+                    off_out: oo.as_mut(),
+                    len: *len,
+                    flags: *flags,
+                };
+                self.host.splice(call)
+            }
             CallKind::EpollCtl {
                 op,
                 fd: target,
@@ -274,6 +315,7 @@ impl Engine<'_> {
                     CallKind::Socket { .. }
                         | CallKind::Accept { .. }
                         | CallKind::EpollCreate { .. }
+                        | CallKind::Open { .. }
                 );
                 if returns_fd && c.ret >= 0 {
                     let h = i32::try_from(v).unwrap_or(-1);
@@ -287,7 +329,7 @@ impl Engine<'_> {
                             // ignores the older ones' packets from now on.
                             self.mapper.stale_before = self.mapper.conns.len();
                         }
-                        CallKind::EpollCreate { .. } => {}
+                        CallKind::EpollCreate { .. } | CallKind::Open { .. } => {}
                         _ => self.last_sock = Some(h),
                     }
                     return Ok(());

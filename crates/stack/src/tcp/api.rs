@@ -54,6 +54,8 @@ pub struct PollEvents {
     pub rdhup: bool,
     /// `POLLERR`: a pending error.
     pub err: bool,
+    /// `POLLPRI`: an urgent byte to read with `MSG_OOB`.
+    pub pri: bool,
 }
 
 /// A socket option (`setsockopt` value, or `getsockopt` answer).
@@ -96,6 +98,10 @@ pub enum TcpOpt {
     Inq(bool),
     /// `SO_ZEROCOPY`: `MSG_ZEROCOPY` sends are honoured.
     ZeroCopy(bool),
+    /// `SO_OOBINLINE`: the urgent byte stays in the stream.
+    OobInline(bool),
+    /// `IP_FREEBIND`: bind to an address the host does not (yet) have.
+    FreeBind(bool),
     /// `TCP_SYNCNT`: SYN retransmissions before connect() gives up.
     SynCnt(u32),
     /// `TCP_FASTOPEN`: the listener's Fast Open queue length.
@@ -166,7 +172,12 @@ impl Stack {
         if sk.bound || sk.state != TcpState::Closed {
             return Err(Errno::EINVAL);
         }
-        if !addr.is_unspecified() && !self.is_local_addr(addr) && !addr.is_broadcast() {
+        // inet_addr_valid_or_nonlocal: IP_FREEBIND binds to any address.
+        if !addr.is_unspecified()
+            && !self.is_local_addr(addr)
+            && !addr.is_broadcast()
+            && !sk.freebind
+        {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let opts = sk.bind_opts;
@@ -398,41 +409,59 @@ impl Stack {
             return Err(Errno::ENOTCONN);
         }
         let mut copied = 0usize;
+        // Where the read is (`*seq`: copied_seq, or the peek position).
+        let mut seq = sk.copied_seq;
         let mut skip = 0usize;
         let mut i = 0usize;
+        let mut consumed = false;
         while copied < buf.len() {
+            // At the urgent mark: stop if something was read.
+            if copied > 0 && sk.urg_data.is_set() && sk.urg_seq == seq {
+                break;
+            }
             let Some(skb) = sk.rcv_queue.get(i) else {
                 break;
             };
             let avail = &skb.data()[skip.min(skb.len())..];
-            let n = avail.len().min(buf.len() - copied);
+            // The urgent byte out of band is stepped over; the read stops
+            // before a mark further on.
+            let (hole, n) = super::urg::urg_cut(sk, seq, avail.len().min(buf.len() - copied));
             // Copy into the application's buffer.
-            buf[copied..copied + n].copy_from_slice(&avail[..n]);
+            buf[copied..copied + n].copy_from_slice(&avail[hole..hole + n]);
             copied += n;
+            let took = hole + n;
+            seq += took as u32;
             if peek {
-                if n == avail.len() {
+                if took == avail.len() {
                     i += 1;
                     skip = 0;
                 } else {
-                    skip += n;
+                    skip += took;
                 }
                 continue;
             }
-            if n == avail.len() {
+            if took == avail.len() {
                 // Dequeue and free the skb.
                 if let Some(skb) = sk.rcv_queue.pop_front() {
                     self.tracer.skb(self.now, "tcp_recvmsg", &skb);
                     self.consume_skb(skb);
                 }
             } else if let Some(front) = sk.rcv_queue.front_mut() {
-                let _ = front.pull(n);
+                let _ = front.pull(took);
             }
+            sk.rcv_queued = sk.rcv_queued.saturating_sub(took);
+            sk.copied_seq = seq;
+            consumed = true;
+            // Past the mark: the urgent data is behind us.
+            if sk.urg_data.is_set() && sk.copied_seq.after(sk.urg_seq) {
+                sk.urg_data = super::urg::UrgData::None;
+            }
+        }
+        if consumed {
+            self.tcp_rcv_space_adjust(sk);
         }
         if copied > 0 {
             if !peek {
-                sk.rcv_queued = sk.rcv_queued.saturating_sub(copied);
-                sk.copied_seq += copied as u32;
-                self.tcp_rcv_space_adjust(sk);
                 self.tcp_cleanup_rbuf(sk, copied);
             }
             return Ok(copied);
@@ -463,7 +492,7 @@ impl Stack {
     /// (the window had shrunk, so `__tcp_ack_snd_check` held it back), or
     /// the read drained a short pushed segment; else announce a window
     /// that grew a lot (at least doubled) at once.
-    fn tcp_cleanup_rbuf(&mut self, sk: &mut super::sock::TcpSock, copied: usize) {
+    pub(crate) fn tcp_cleanup_rbuf(&mut self, sk: &mut super::sock::TcpSock, copied: usize) {
         if !sk.state.synchronized() || sk.state == TcpState::TimeWait {
             return;
         }
@@ -491,7 +520,7 @@ impl Stack {
     /// `tcp_rcv_space_adjust()`: receive buffer autotuning — once per
     /// receiver RTT, make the buffer hold twice what the application read
     /// in that RTT (up to `tcp_rmem[2]`).
-    fn tcp_rcv_space_adjust(&mut self, sk: &mut super::sock::TcpSock) {
+    pub(crate) fn tcp_rcv_space_adjust(&mut self, sk: &mut super::sock::TcpSock) {
         let rtt = sk
             .rcv_rtt
             .or(sk.rtt.srtt())
@@ -655,7 +684,11 @@ impl Stack {
         ev.rdhup = sk.fin_received || sk.shutdown.rcv;
         ev.hup = closed && (sk.hashed || sk.connecting || sk.err.is_some() || sk.fin_received)
             || (sk.shutdown.rcv && sk.shutdown.snd);
-        ev.readable = sk.rcv_queued > 0 || ev.rdhup || ev.hup || sk.err.is_some();
+        // The urgent byte at the read head, out of band, does not make the
+        // socket readable on its own.
+        let target = 1 + usize::from(super::urg::at_oob_mark(sk));
+        ev.readable = sk.rcv_queued >= target || ev.rdhup || ev.hup || sk.err.is_some();
+        ev.pri = matches!(sk.urg_data, super::urg::UrgData::Valid(_));
         ev.writable = sk.state.can_send() && !sk.shutdown.snd && self.sk_stream_is_writeable(sk, 1);
         if closed && sk.connecting {
             ev.writable = true;
@@ -802,6 +835,8 @@ impl Stack {
                 }
                 TcpOpt::Inq(on) => sk.recvmsg_inq = on,
                 TcpOpt::ZeroCopy(on) => sk.zerocopy = on,
+                TcpOpt::OobInline(on) => sk.urg_inline = on,
+                TcpOpt::FreeBind(on) => sk.freebind = on,
                 TcpOpt::SynCnt(n) => {
                     if !(1..=127).contains(&n) {
                         return Err(Errno::EINVAL);
@@ -891,6 +926,8 @@ impl Stack {
             TcpOpt::NotSentLowat(_) => TcpOpt::NotSentLowat(sk.notsent_lowat.unwrap_or(0)),
             TcpOpt::Inq(_) => TcpOpt::Inq(sk.recvmsg_inq),
             TcpOpt::ZeroCopy(_) => TcpOpt::ZeroCopy(sk.zerocopy),
+            TcpOpt::OobInline(_) => TcpOpt::OobInline(sk.urg_inline),
+            TcpOpt::FreeBind(_) => TcpOpt::FreeBind(sk.freebind),
             TcpOpt::SynCnt(_) => TcpOpt::SynCnt(sk.syn_retries.unwrap_or(st.syn_retries)),
             TcpOpt::FastOpen(_) => TcpOpt::FastOpen(sk.fo.max_qlen),
             TcpOpt::FastOpenConnect(_) => TcpOpt::FastOpenConnect(sk.fo.connect),

@@ -52,6 +52,10 @@ pub(crate) struct Seg {
     pub ce: bool,
     /// Payload bytes per segment of a packet GRO merged (0: one segment).
     pub gso_size: u16,
+    /// The urgent pointer field (meaningful with URG).
+    pub urg_ptr: u16,
+    /// Its MD5 / TCP-AO options (`tcp_parse_auth_options`).
+    pub auth: super::md5::AuthOpt,
 }
 
 impl Seg {
@@ -138,6 +142,8 @@ impl Stack {
                     dev: skb.meta.ingress_dev.unwrap_or(IfIndex(1)),
                     ce: ip.ecn() == 3,
                     gso_size: skb.meta.gso_size,
+                    urg_ptr: t.urgent_at(),
+                    auth: super::md5::tcp_parse_auth_options(t.options()),
                 }
             }
             Err(_) => {
@@ -173,13 +179,27 @@ impl Stack {
                 .lookup(seg.saddr, seg.sport, seg.daddr, seg.dport, seg.dev, flow),
         };
         match found {
-            None => self.tcp_no_socket(skb),
-            Some(Lookup::Listener(id)) => self.tcp_listen_rcv(id, &seg, skb),
+            None => self.tcp_no_socket(&seg, skb),
+            Some(Lookup::Listener(id)) => {
+                if let Some(r) = self.tcp_inbound_hash_at(id, &seg) {
+                    self.kfree_skb(skb, r);
+                    return;
+                }
+                self.tcp_listen_rcv(id, &seg, skb)
+            }
             Some(Lookup::Established(id)) => {
                 let Some(mut sk) = self.tcp.take(id) else {
-                    self.tcp_no_socket(skb);
+                    self.tcp_no_socket(&seg, skb);
                     return;
                 };
+                // TIME-WAIT is handled before tcp_inbound_hash runs.
+                if sk.state != TcpState::TimeWait {
+                    if let Some(r) = self.tcp_inbound_hash(&sk, &seg) {
+                        self.tcp_sock_done(sk);
+                        self.kfree_skb(skb, r);
+                        return;
+                    }
+                }
                 // tcp_segs_in(): a GRO packet counts its segments.
                 let segs = seg.segs();
                 sk.segs_in += u64::from(segs);
@@ -211,7 +231,7 @@ impl Stack {
                         .lookup_listener(seg.daddr, seg.dport, seg.dev, flow);
                     match l {
                         Some(lid) => self.tcp_listen_rcv(lid, &seg, skb),
-                        None => self.tcp_no_socket(skb),
+                        None => self.tcp_no_socket(&seg, skb),
                     }
                 }
             }
@@ -274,9 +294,22 @@ impl Stack {
         }
     }
 
-    fn tcp_no_socket(&mut self, skb: Skb) {
-        self.tcp_v4_send_reset(&skb);
+    fn tcp_no_socket(&mut self, seg: &Seg, skb: Skb) {
+        if !super::md5::reset_suppressed(seg) {
+            self.tcp_v4_send_reset(&skb);
+        }
         self.kfree_skb(skb, DropReason::NoSocket);
+    }
+
+    /// [`Stack::tcp_inbound_hash`] for the listener `id`.
+    fn tcp_inbound_hash_at(&mut self, id: SockId, seg: &Seg) -> Option<DropReason> {
+        if seg.auth == super::md5::AuthOpt::None {
+            return None;
+        }
+        let sk = self.tcp.take(id)?;
+        let r = self.tcp_inbound_hash(&sk, seg);
+        self.tcp.put(sk);
+        r
     }
 
     /// Puts a socket back after work on it: freed if dead, timers rearmed.
@@ -344,8 +377,10 @@ impl Stack {
         if sk.state == TcpState::Established {
             self.tracer.skb(self.now, "tcp_rcv_established", &skb);
             // Header prediction (counted only: the slow path below does the
-            // same work): in order, ACK (+PSH) only, same window, no SACK.
+            // same work): in order, ACK (+PSH) only, same window, no SACK,
+            // no urgent data pending (tcp_fast_path_check).
             let pred = (seg.flags.bits() & 0x1ff & !0x08) == 0x10
+                && !sk.urg_data.is_set()
                 && seg.seq == sk.rcv_nxt
                 && !seg.ack.after(sk.snd_nxt)
                 && (u32::from(seg.wnd) << sk.snd_wscale) == sk.snd_wnd
@@ -494,6 +529,10 @@ impl Stack {
                 return;
             }
             _ => {}
+        }
+        // Step 6: the URG bit (tcp_urg).
+        if sk.state != TcpState::Closed {
+            self.tcp_urg(sk, seg, &skb);
         }
         // Step 7: the segment text.
         match sk.state {
@@ -1348,6 +1387,8 @@ impl Stack {
             dev: IfIndex(1),
             ce: false,
             gso_size: 0,
+            urg_ptr: 0,
+            auth: super::md5::AuthOpt::None,
         };
         self.tcp_v4_send_reset_seg(&seg);
         self.tracer.skb(self.now, "tcp_v4_send_reset", skb);

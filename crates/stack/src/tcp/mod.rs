@@ -17,6 +17,10 @@
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
 //! - [`info`]: `struct tcp_info` (`ss -ti`);
 //! - [`inq`]: `TCP_INQ`'s hint (`TCP_CM_INQ`);
+//! - [`md5`]: segments carrying TCP-MD5 / TCP-AO options, dropped as
+//!   Linux drops them at a socket without keys (`tcp_inbound_hash`);
+//! - [`urg`]: urgent data (`tcp_check_urg`, `tcp_urg`, `tcp_recv_urg`,
+//!   `SIOCATMARK`); [`splice`]: `tcp_read_sock` / `tcp_splice_read`;
 //! - [`fastopen`]: TCP Fast Open (RFC 7413) keys, cookies and the server's
 //!   decision; [`fastopen_client`]: the client's cookie cache and SYN-data;
 //!   [`siphash`]: the keyed hash of the cookies;
@@ -32,6 +36,7 @@ pub mod info;
 pub mod input;
 pub mod inq;
 pub mod listen;
+pub mod md5;
 pub mod mtu_probe;
 pub mod ofo;
 pub mod output;
@@ -39,8 +44,10 @@ pub mod rtt;
 pub mod sendmsg;
 pub mod siphash;
 pub mod sock;
+pub mod splice;
 pub mod syncookies;
 pub mod timer;
+pub mod urg;
 pub mod wakeup;
 pub mod zerocopy;
 
@@ -193,6 +200,9 @@ tcp_ext_mib! {
     tcp_fastopen_cookie_reqd => "TCPFastOpenCookieReqd",
     tcp_fastopen_blackhole => "TCPFastOpenBlackhole",
     tcp_fastopen_passive_alt_key => "TCPFastOpenPassiveAltKey",
+    tcp_md5_unexpected => "TCPMD5Unexpected",
+    tcp_ao_bad => "TCPAOBad",
+    tcp_ao_key_not_found => "TCPAOKeyNotFound",
 }
 
 /// The `net.ipv4.tcp_*` and `net.core.*` settings TCP reads, with Linux's
@@ -259,6 +269,9 @@ pub struct TcpSettings {
     pub autocorking: bool,
     /// `tcp_rfc1337`: TIME-WAIT ignores RSTs.
     pub rfc1337: bool,
+    /// `tcp_stdurg`: the urgent pointer points at the urgent byte (RFC
+    /// 1122), not just past it (BSD, the default: RFC 6093).
+    pub stdurg: bool,
     /// `tcp_max_syn_backlog`.
     pub max_syn_backlog: u32,
     /// `tcp_invalid_ratelimit` (challenge ACK / dupACK rate limit).
@@ -330,6 +343,7 @@ impl Default for TcpSettings {
             moderate_rcvbuf: true,
             autocorking: true,
             rfc1337: false,
+            stdurg: false,
             max_syn_backlog: 4096,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 1000,
@@ -398,6 +412,7 @@ impl TcpSettings {
             "tcp_timestamps" => self.timestamps = flag(value)?,
             "tcp_sack" => self.sack = flag(value)?,
             "tcp_early_demux" => self.early_demux = flag(value)?,
+            "tcp_stdurg" => self.stdurg = flag(value)?,
             "tcp_cubic.hystart_detect" => {
                 self.cubic_hystart_detect = u8::try_from(num(value)?)
                     .ok()

@@ -186,6 +186,8 @@ pub struct TcpSock {
     pub(crate) local: (Ipv4Addr, u16),
     pub(crate) remote: (Ipv4Addr, u16),
     pub(crate) bind_opts: BindOpts,
+    /// `IP_FREEBIND` (`INET_FLAGS_FREEBIND`).
+    pub(crate) freebind: bool,
     pub(crate) bound: bool,
     pub(crate) hashed: bool,
     pub(crate) ip_opts: IpSendOpts,
@@ -238,6 +240,13 @@ pub struct TcpSock {
     pub(crate) window_clamp: u32,
     /// `copied_seq`: next byte the application reads.
     pub(crate) copied_seq: TcpSeqNumber,
+    /// `urg_data`: the urgent byte and what is known of it.
+    pub(crate) urg_data: super::urg::UrgData,
+    /// `urg_seq`: the sequence number of the urgent byte (the mark).
+    pub(crate) urg_seq: TcpSeqNumber,
+    /// `SO_OOBINLINE` (`SOCK_URGINLINE`): the urgent byte stays in the
+    /// stream.
+    pub(crate) urg_inline: bool,
 
     // ---- options ----
     pub(crate) snd_wscale: u8,
@@ -442,6 +451,7 @@ impl TcpSock {
             local: (Ipv4Addr::UNSPECIFIED, 0),
             remote: (Ipv4Addr::UNSPECIFIED, 0),
             bind_opts: BindOpts::default(),
+            freebind: false,
             bound: false,
             hashed: false,
             ip_opts: IpSendOpts::default(),
@@ -471,6 +481,9 @@ impl TcpSock {
             rcv_ssthresh: 0,
             window_clamp: 0,
             copied_seq: z,
+            urg_data: super::urg::UrgData::None,
+            urg_seq: z,
+            urg_inline: false,
             snd_wscale: 0,
             rcv_wscale: 0,
             wscale_ok: false,

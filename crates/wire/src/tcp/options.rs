@@ -1,4 +1,5 @@
-//! TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018): a non-allocating
+//! TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018, RFC 2385's MD5
+//! signature): a non-allocating
 //! iterator over the option bytes of a header, the summary the stack keeps
 //! of them, and an emitter that lays them out exactly as Linux's
 //! `tcp_options_write` does.
@@ -23,6 +24,8 @@ pub mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    /// TCP MD5 signature (RFC 2385, Linux `TCPOPT_MD5SIG`).
+    pub const MD5SIG: u8 = 19;
     /// TCP Fast Open (RFC 7413).
     pub const FASTOPEN: u8 = 34;
     /// Experimental options (RFC 6994); Fast Open used it with magic 0xF989.
@@ -118,6 +121,10 @@ const LEN_MSS: usize = 4;
 const LEN_WINDOW_SCALE: usize = 3;
 const LEN_SACK_PERMITTED: usize = 2;
 const LEN_TIMESTAMPS: usize = 10;
+/// `TCPOLEN_MD5SIG`: kind, length and the 16-byte digest.
+pub const LEN_MD5SIG: usize = 18;
+/// The digest of an MD5 signature option.
+pub type Md5Digest = [u8; 16];
 
 /// Up to four SACK blocks `(left edge, right edge)`, stored inline.
 /// Unused slots are always `(0, 0)`, so the derived equality is exact.
@@ -199,6 +206,8 @@ pub enum TcpOption<'a> {
     Sack(SackBlocks),
     /// Kind 8, length 10.
     Timestamps { tsval: u32, tsecr: u32 },
+    /// Kind 19, length 18: the RFC 2385 MD5 signature (the digest).
+    Md5Sig(Md5Digest),
     /// Any other kind; `data` is the bytes after kind and length.
     Unknown { kind: u8, data: &'a [u8] },
 }
@@ -213,6 +222,7 @@ impl TcpOption<'_> {
             TcpOption::SackPermitted => kind::SACK_PERMITTED,
             TcpOption::Sack(_) => kind::SACK,
             TcpOption::Timestamps { .. } => kind::TIMESTAMPS,
+            TcpOption::Md5Sig(_) => kind::MD5SIG,
             TcpOption::Unknown { kind, .. } => *kind,
         }
     }
@@ -226,6 +236,7 @@ impl TcpOption<'_> {
             TcpOption::SackPermitted => LEN_SACK_PERMITTED,
             TcpOption::Sack(b) => b.option_len(),
             TcpOption::Timestamps { .. } => LEN_TIMESTAMPS,
+            TcpOption::Md5Sig(_) => LEN_MD5SIG,
             TcpOption::Unknown { data, .. } => 2 + data.len(),
         }
     }
@@ -259,6 +270,7 @@ impl TcpOption<'_> {
                 body[..4].copy_from_slice(&tsval.to_be_bytes());
                 body[4..].copy_from_slice(&tsecr.to_be_bytes());
             }
+            TcpOption::Md5Sig(d) => body.copy_from_slice(d),
             TcpOption::Unknown { data, .. } => body.copy_from_slice(data),
         }
         Ok(n)
@@ -352,6 +364,12 @@ impl<'a> TcpOptionIter<'a> {
                     tsecr: be32(&body[4..]),
                 }
             }
+            kind::MD5SIG => {
+                fixed(LEN_MD5SIG, "md5sig length")?;
+                let mut d = [0u8; 16];
+                d.copy_from_slice(body);
+                TcpOption::Md5Sig(d)
+            }
             kind::SACK => {
                 let n = (len - 2) / 8;
                 if (len - 2) % 8 != 0 || n == 0 || n > MAX_SACK_BLOCKS {
@@ -397,6 +415,8 @@ pub struct TcpOptions {
     pub sack: SackBlocks,
     /// Fast Open (RFC 7413), kind 34 or experimental kind 254.
     pub fastopen: Option<FastOpenOption>,
+    /// The RFC 2385 MD5 signature (kind 19), when present.
+    pub md5sig: Option<Md5Digest>,
 }
 
 impl TcpOptions {
@@ -416,6 +436,7 @@ impl TcpOptions {
                     o.timestamps = Some(TcpTimestamps { tsval, tsecr })
                 }
                 TcpOption::Sack(b) => o.sack = b,
+                TcpOption::Md5Sig(d) => o.md5sig = Some(d),
                 TcpOption::Unknown {
                     kind: kind::FASTOPEN,
                     data,
@@ -442,6 +463,9 @@ impl TcpOptions {
     /// Bytes [`emit`](Self::emit) writes (a multiple of 4).
     pub fn emitted_len(&self) -> usize {
         let mut n = 0;
+        if self.md5sig.is_some() {
+            n += 20; // nop,nop,md5
+        }
         if self.mss.is_some() {
             n += 4;
         }
@@ -465,6 +489,7 @@ impl TcpOptions {
     /// Writes the options in the order and padding of Linux's
     /// `tcp_options_write`, and returns the length written:
     ///
+    /// - `nop, nop, md5` (20)
     /// - `mss` (4)
     /// - timestamps as `sackOK, TS` when SACK is permitted, else `nop, nop, TS` (12)
     /// - `nop, nop, sackOK` when SACK is permitted without timestamps (4)
@@ -494,6 +519,11 @@ impl TcpOptions {
             at += opt.emit(out.get_mut(at..).unwrap_or(&mut []))?;
             Ok(())
         };
+        if let Some(d) = self.md5sig {
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::NoOperation)?;
+            put(TcpOption::Md5Sig(d))?;
+        }
         if let Some(mss) = self.mss {
             put(TcpOption::MaxSegmentSize(mss))?;
         }
@@ -627,6 +657,7 @@ mod tests {
             }),
             sack: SackBlocks::EMPTY,
             fastopen: None,
+            md5sig: None,
         };
         let mut buf = [0xee; 40];
         assert_eq!(o.emitted_len(), 20);
@@ -716,6 +747,52 @@ mod tests {
         assert_eq!(
             data.emit(&mut buf[..11]),
             Err(WireError::truncated(Layer::TcpOption, 12, 11))
+        );
+    }
+
+    #[test]
+    fn md5sig_round_trips() {
+        let digest: Md5Digest = core::array::from_fn(|i| i as u8);
+        // As a packetdrill script writes it: `<md5 0001…0f,nop,nop>`.
+        let mut bytes = vec![19, 18];
+        bytes.extend_from_slice(&digest);
+        bytes.extend_from_slice(&[1, 1]);
+        let opts: Vec<_> = TcpOptionIter::new(&bytes).collect::<Result<_>>().unwrap();
+        assert_eq!(
+            opts,
+            vec![
+                TcpOption::Md5Sig(digest),
+                TcpOption::NoOperation,
+                TcpOption::NoOperation
+            ]
+        );
+        let mut out = [0u8; 18];
+        assert_eq!(TcpOption::Md5Sig(digest).emit(&mut out), Ok(18));
+        assert_eq!(out[..], bytes[..18]);
+        let o = TcpOptions::parse(&bytes);
+        assert_eq!(o.md5sig, Some(digest));
+        // Emitted as Linux's tcp_options_write does: nop, nop, md5 first.
+        let with_ts = TcpOptions {
+            md5sig: Some(digest),
+            timestamps: Some(TcpTimestamps { tsval: 7, tsecr: 9 }),
+            ..Default::default()
+        };
+        let mut buf = [0u8; 40];
+        assert_eq!(with_ts.emit(&mut buf), Ok(32));
+        assert_eq!(buf[..4], [1, 1, 19, 18]);
+        assert_eq!(buf[4..20], digest);
+        assert_eq!(buf[20..24], [1, 1, 8, 10]);
+        assert_eq!(TcpOptions::parse(&buf[..32]), with_ts);
+        // A wrong length is skipped (well framed) and not a signature.
+        let short = [19, 4, 0, 0, 2, 4, 0x05, 0xb4];
+        let o = TcpOptions::parse(&short);
+        assert_eq!((o.md5sig, o.mss), (None, Some(1460)));
+        assert_eq!(
+            TcpOptionIter::new(&short).next().unwrap().unwrap_err().kind,
+            ErrorKind::BadLength {
+                field: "md5sig length",
+                value: 4
+            }
         );
     }
 
