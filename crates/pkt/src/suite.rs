@@ -16,7 +16,6 @@ use std::time::Duration;
 /// Folders of the corpus whose feature netpath does not implement: their
 /// scripts are reported "not implemented" without running.
 pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("timestamping", "SO_TIMESTAMPING"),
     ("md5", "TCP MD5 signatures"),
     ("splice", "splice()"),
     ("sendfile", "sendfile()"),

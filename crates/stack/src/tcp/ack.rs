@@ -263,6 +263,7 @@ impl Stack {
                 sk.note_reordering(seg.seq);
             }
             self.tcp_rack_advance(sk, seg.sent, seg.end_seq, seg.ever_retrans);
+            self.tcp_ack_tstamp(sk, seg.end_seq, &seg.skb, ack);
             sk.wmem_queued = sk.wmem_queued.saturating_sub(seg.skb.len());
             drop(seg);
         }

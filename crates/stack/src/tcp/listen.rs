@@ -262,6 +262,8 @@ impl Stack {
             // sk_clone_lock copies the socket: its flags and TCP_INQ too.
             sk.recvmsg_inq = parent.recvmsg_inq;
             sk.zerocopy = parent.zerocopy;
+            sk.tsflags = parent.tsflags;
+            sk.tskey = parent.tskey;
             if let Some(ca) = super::cong::by_name(parent.ca.name()) {
                 sk.ca = ca;
             }

@@ -169,7 +169,7 @@ impl Stack {
                 Probe::Wait
             };
         }
-        if !Self::tcp_can_coalesce_send_queue_head(sk, probe_size) {
+        if !self.tcp_can_coalesce_send_queue_head(sk, probe_size) {
             return Probe::No;
         }
         // Build the probe: the first probe_size bytes of the write queue.
@@ -293,8 +293,10 @@ impl Stack {
     }
 
     /// `tcp_can_coalesce_send_queue_head()`: the segments the probe would
-    /// merge carry no FIN, SYN or end of record before its end.
-    fn tcp_can_coalesce_send_queue_head(sk: &TcpSock, len: u32) -> bool {
+    /// merge carry no FIN, SYN or end of record before its end, nor a
+    /// transmit timestamp request (`tcp_has_tx_tstamp`) on a segment it
+    /// would take whole and go past.
+    fn tcp_can_coalesce_send_queue_head(&self, sk: &TcpSock, len: u32) -> bool {
         let mut left = len;
         for seg in &sk.write_queue {
             if left == 0 {
@@ -302,6 +304,9 @@ impl Stack {
             }
             let l = seg.skb.len() as u32;
             if seg.flags & (SEG_SYN | SEG_FIN) != 0 || (seg.flags & SEG_EOR != 0 && l < left) {
+                return false;
+            }
+            if l < left && self.tcp.tstamps.holds_key(sk.id, seg.seq, seg.end_seq) {
                 return false;
             }
             left = left.saturating_sub(l);

@@ -221,6 +221,10 @@ impl Stack {
             if flags.zerocopy && sk.zerocopy {
                 Self::tcp_zerocopy_sent(sk);
             }
+            // tcp_tx_timestamp, before the push.
+            if sk.tsflags != 0 {
+                self.tcp_tx_timestamp(sk);
+            }
         }
         if copied < data.len() {
             // Waiting for send buffer room (sk_stream_wait_memory): freed

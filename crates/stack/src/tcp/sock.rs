@@ -425,6 +425,12 @@ pub struct TcpSock {
     /// completion notification.
     pub(crate) zerocopy: bool,
     pub(crate) zc: super::zerocopy::ZcState,
+    /// `sk_tsflags`: the `SO_TIMESTAMPING` flags.
+    pub(crate) tsflags: u32,
+    /// `sk_tskey`: what `OPT_ID` keys count from.
+    pub(crate) tskey: u32,
+    /// `sk_error_queue`.
+    pub(crate) errq: super::errqueue::ErrQueue,
     /// TCP Fast Open.
     pub(crate) fo: super::fastopen::FoState,
     /// `TCP_SYNCNT` (`icsk_syn_retries`), else `tcp_syn_retries`.
@@ -588,6 +594,9 @@ impl TcpSock {
             recvmsg_inq: false,
             zerocopy: false,
             zc: super::zerocopy::ZcState::default(),
+            tsflags: 0,
+            tskey: 0,
+            errq: Default::default(),
             fo: super::fastopen::FoState::default(),
             syn_retries: None,
         }
@@ -754,6 +763,9 @@ pub struct TcpTable {
     /// Segments gathered by `tcp_write_xmit` for one GSO skb (kept for its
     /// capacity: no allocation per packet).
     pub(crate) gso_run: Vec<TxSeg>,
+    /// `SO_TIMESTAMPING` requests of every socket, and reports waiting for
+    /// their socket ([`super::timestamping`]).
+    pub(crate) tstamps: super::timestamping::TxTstamps,
 }
 
 impl Default for TcpTable {
@@ -778,6 +790,7 @@ impl TcpTable {
             live: 0,
             wake_seq: 0,
             gso_run: Vec::new(),
+            tstamps: Default::default(),
         }
     }
 
@@ -855,6 +868,7 @@ impl TcpTable {
                     self.hash.unlisten(id);
                 }
                 self.hash.unbind(id);
+                self.tstamps.forget(id);
                 self.live = self.live.saturating_sub(1);
             }
         }
