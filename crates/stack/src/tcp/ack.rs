@@ -264,7 +264,7 @@ impl Stack {
             }
             self.tcp_rack_advance(sk, seg.sent, seg.end_seq, seg.ever_retrans);
             self.tcp_ack_tstamp(sk, seg.end_seq, &seg.skb, ack);
-            sk.wmem_queued = sk.wmem_queued.saturating_sub(seg.skb.len());
+            sk.wmem_free_acked(&seg);
             drop(seg);
         }
         first_ackt.map(|t| self.now.saturating_since(t))

@@ -11,6 +11,7 @@
 //! - [`timer`]: retransmit, delayed ACK, persist, keepalive, TIME-WAIT;
 //! - [`api`]: the socket calls (`tcp_recvmsg`, connect, options…);
 //! - [`sendmsg`]: `tcp_sendmsg` (skbs, memory checks, PSH marks);
+//!   [`wmem`]: what the send queues charge to `sk_wmem_queued`;
 //! - [`zerocopy`]: `SO_ZEROCOPY` / `MSG_ZEROCOPY` completion notifications;
 //! - [`timestamping`]: `SO_TIMESTAMPING` transmit timestamps (requests,
 //!   `SCM_TSTAMP_ACK`, reports); [`tstamp_dev`]: their `SCM_TSTAMP_SCHED` /
@@ -49,6 +50,7 @@ pub mod timer;
 pub mod timestamping;
 pub mod tstamp_dev;
 pub mod wakeup;
+pub mod wmem;
 pub mod zerocopy;
 
 pub use api::{PollEvents, SendFlags, Shutdown, TcpOpt};

@@ -128,6 +128,9 @@ pub(crate) struct TxSeg {
     /// them): consecutive lost segments of one packet are retransmitted
     /// as one skb, as Linux's are.
     pub gso: u32,
+    /// It begins one of Linux's skbs, whose head `sk_wmem_queued` counts
+    /// ([`super::wmem`]).
+    pub head: bool,
 }
 
 /// `enum tcp_chrono`: what limits sending, timed for `tcp_info`
@@ -274,7 +277,8 @@ pub struct TcpSock {
     // ---- queues ----
     pub(crate) write_queue: VecDeque<TxSeg>,
     pub(crate) rtx_queue: VecDeque<TxSeg>,
-    /// `sk_wmem_queued` (payload bytes in both queues).
+    /// `sk_wmem_queued`: payload bytes in both queues, and the head of each
+    /// of Linux's skbs they make ([`super::wmem`]).
     pub(crate) wmem_queued: usize,
     pub(crate) sndbuf: usize,
     pub(crate) sndbuf_locked: bool,
