@@ -83,8 +83,9 @@ const POLLRDHUP: i16 = 0x2000;
 const TCP_CM_INQ: i32 = 36;
 /// `IP_RECVERR`: the error-queue control message.
 const IP_RECVERR: i32 = 11;
-/// `SO_EE_ORIGIN_ZEROCOPY`.
-const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
+/// `SCM_TIMESTAMPING` (`SO_TIMESTAMPING_OLD`): the timestamp control
+/// message of an error-queue entry.
+const SCM_TIMESTAMPING: i32 = 37;
 
 const SIOCOUTQ: u64 = 0x5411;
 const SIOCINQ: u64 = 0x541B;
@@ -591,6 +592,8 @@ impl NetpathHost {
             },
             (SOL_SOCKET, 15) => TcpOpt::ReusePort(int()? != 0),
             (SOL_SOCKET, 36) => TcpOpt::Mark(nonneg()?),
+            // SO_TIMESTAMPING: an int (the flags' bits as C passes them).
+            (SOL_SOCKET, 37) => TcpOpt::Timestamping(int()? as u32),
             (SOL_SOCKET, 60) => TcpOpt::ZeroCopy(match int()? {
                 0 => false,
                 1 => true,
@@ -916,10 +919,11 @@ impl PktHost for NetpathHost {
         }
         let id = self.id(fd)?;
         if flags & MSG_ERRQUEUE != 0 {
-            // The error queue's data is empty: 0 bytes, or EAGAIN.
-            self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            // The oldest entry's packet bytes (none for a zerocopy
+            // completion), or EAGAIN.
+            let m = self.stack.tcp_recv_errqueue(id, len).map_err(errno)?;
             self.after_call();
-            return Ok(0);
+            return Ok(m.data.len() as i64);
         }
         if flags & MSG_OOB != 0 {
             return self.recv_oob(fd, len, flags).map(|m| m.len);
@@ -1043,6 +1047,7 @@ impl PktHost for NetpathHost {
             | TcpOpt::NotSentLowat(x)
             | TcpOpt::Mark(x)
             | TcpOpt::SynCnt(x)
+            | TcpOpt::Timestamping(x)
             | TcpOpt::Priority(x) => n(x.into()),
             TcpOpt::RcvBuf(x) | TcpOpt::SndBuf(x) => n(x as u64),
             TcpOpt::Linger(l) => OptValue::Linger {
@@ -1158,24 +1163,38 @@ impl PktHost for NetpathHost {
     fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
         let id = self.id(fd)?;
         if flags & MSG_ERRQUEUE != 0 {
-            // ip_recv_error: the oldest notification, never waiting.
-            let n = self.stack.tcp_recv_errqueue(id).map_err(errno)?;
+            // ip_recv_error: the oldest entry, never waiting: the
+            // timestamp (if any, and reported), then the extended error.
+            let m = self.stack.tcp_recv_errqueue(id, len).map_err(errno)?;
             self.after_call();
+            let mut control = Vec::new();
+            if let Some(t) = m.tstamp {
+                let ns = i64::try_from(t.as_nanos()).unwrap_or(i64::MAX);
+                control.push(Cmsg {
+                    level: SOL_SOCKET,
+                    ty: SCM_TIMESTAMPING,
+                    data: CmsgData::Timestamping {
+                        sec: ns / 1_000_000_000,
+                        nsec: ns % 1_000_000_000,
+                    },
+                });
+            }
+            control.push(Cmsg {
+                level: SOL_IP,
+                ty: IP_RECVERR,
+                data: CmsgData::ExtErr(SockExtendedErr {
+                    errno: m.ee.errno,
+                    origin: m.ee.origin,
+                    ty: m.ee.ty,
+                    code: m.ee.code,
+                    info: m.ee.info,
+                    data: m.ee.data,
+                }),
+            });
             return Ok(RecvMsg {
-                len: 0,
-                flags: MSG_ERRQUEUE,
-                control: vec![Cmsg {
-                    level: SOL_IP,
-                    ty: IP_RECVERR,
-                    data: CmsgData::ExtErr(SockExtendedErr {
-                        errno: 0,
-                        origin: SO_EE_ORIGIN_ZEROCOPY,
-                        ty: 0,
-                        code: u8::from(n.copied),
-                        info: n.lo,
-                        data: n.hi,
-                    }),
-                }],
+                len: m.data.len() as i64,
+                flags: MSG_ERRQUEUE | if m.trunc() { MSG_TRUNC } else { 0 },
+                control,
             });
         }
         if flags & MSG_OOB != 0 {

@@ -18,6 +18,15 @@ fn link() -> LinkConfig {
     }
 }
 
+/// `recvmsg(MSG_ERRQUEUE)` of a zerocopy completion.
+fn zc_notification(
+    st: &mut netpath::stack::Stack,
+    c: netpath::sock::SockId,
+) -> Result<ZcNotification, Errno> {
+    st.tcp_recv_errqueue(c, 0)
+        .map(|m| m.zerocopy().expect("a zerocopy completion"))
+}
+
 const ZC: SendFlags = SendFlags {
     more: false,
     eor: false,
@@ -46,14 +55,14 @@ fn completions_merge_and_raise_pollerr_until_read() {
         assert!(st.tcp_poll(c).err);
         assert!(!st.tcp_poll(c).readable, "POLLERR alone");
         assert_eq!(
-            st.tcp_recv_errqueue(c),
+            zc_notification(st, c),
             Ok(ZcNotification {
                 lo: 0,
                 hi: 2,
                 copied: true
             })
         );
-        assert_eq!(st.tcp_recv_errqueue(c), Err(Errno::EAGAIN));
+        assert_eq!(zc_notification(st, c), Err(Errno::EAGAIN));
         assert!(!st.tcp_poll(c).err);
     });
     // The next send continues the ids.
@@ -61,7 +70,7 @@ fn completions_merge_and_raise_pollerr_until_read() {
         .unwrap();
     n.run_ms(100);
     assert_eq!(
-        n.with_a(|st, _| st.tcp_recv_errqueue(c)),
+        n.with_a(|st, _| zc_notification(st, c)),
         Ok(ZcNotification {
             lo: 3,
             hi: 3,
@@ -79,7 +88,7 @@ fn msg_zerocopy_without_so_zerocopy_is_an_ordinary_send() {
     n.run_ms(100);
     n.with_a(|st, _| {
         assert!(!st.tcp_poll(c).err);
-        assert_eq!(st.tcp_recv_errqueue(c), Err(Errno::EAGAIN));
+        assert_eq!(zc_notification(st, c), Err(Errno::EAGAIN));
     });
 }
 
@@ -107,7 +116,7 @@ fn a_zerocopy_skb_holds_at_most_17_fragments() {
     // the next; Nagle holds it until the first is acknowledged.
     assert_eq!(data, vec![(17, true), (1, true)]);
     assert_eq!(
-        n.with_a(|st, _| st.tcp_recv_errqueue(c)),
+        n.with_a(|st, _| zc_notification(st, c)),
         Ok(ZcNotification {
             lo: 0,
             hi: 0,

@@ -149,6 +149,17 @@ pub enum CmsgData {
     Int(i64),
     /// `struct sock_extended_err` (`IP_RECVERR` from the error queue).
     ExtErr(SockExtendedErr),
+    /// `struct scm_timestamping`'s software time, `ts[0]`
+    /// (`SCM_TIMESTAMPING`: `{scm_sec=0, scm_nsec=20000000}`). A host
+    /// gives it on its own clock (that of [`PktHost::now_ns`]); a script's
+    /// is relative to the script's start, and checked within the timing
+    /// tolerance (not at all when 0, as packetdrill).
+    Timestamping {
+        /// `tv_sec`.
+        sec: i64,
+        /// `tv_nsec`.
+        nsec: i64,
+    },
 }
 
 /// `struct sock_extended_err`.
@@ -156,13 +167,15 @@ pub enum CmsgData {
 pub struct SockExtendedErr {
     /// `ee_errno`.
     pub errno: u32,
-    /// `ee_origin` (`SO_EE_ORIGIN_ZEROCOPY` = 5).
+    /// `ee_origin` (`SO_EE_ORIGIN_TIMESTAMPING` = 4, `SO_EE_ORIGIN_ZEROCOPY`
+    /// = 5).
     pub origin: u8,
     /// `ee_type`.
     pub ty: u8,
     /// `ee_code` (`SO_EE_CODE_ZEROCOPY_COPIED` = 1).
     pub code: u8,
-    /// `ee_info`.
+    /// `ee_info` (for a timestamp, `SCM_TSTAMP_SND` 0, `SCM_TSTAMP_SCHED`
+    /// 1, `SCM_TSTAMP_ACK` 2).
     pub info: u32,
     /// `ee_data`.
     pub data: u32,

@@ -898,6 +898,22 @@ fn sock_extended_err(e: &Expr) -> Result<SockExtendedErr, String> {
     Ok(ee)
 }
 
+/// `{scm_sec=0, scm_nsec=20000000}`: `struct scm_timestamping`'s `ts[0]`.
+fn scm_timestamping(e: &Expr) -> Result<CmsgData, String> {
+    let Expr::Struct(fields) = e else {
+        return Err(format!("scm_timestamping `{e}`"));
+    };
+    let (mut sec, mut nsec) = (0, 0);
+    for f in fields {
+        match &f.key {
+            Some(Expr::Ident(k)) if k == "scm_sec" => sec = int(&f.value)?,
+            Some(Expr::Ident(k)) if k == "scm_nsec" => nsec = int(&f.value)?,
+            _ => return Err(format!("scm_timestamping field `{f}`")),
+        }
+    }
+    Ok(CmsgData::Timestamping { sec, nsec })
+}
+
 /// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}`.
 fn cmsg(e: &Expr) -> Result<Cmsg, String> {
     let Expr::Struct(fields) = e else {
@@ -913,6 +929,13 @@ fn cmsg(e: &Expr) -> Result<Cmsg, String> {
             "cmsg_type" => ty = Some(int_i32(&f.value)?),
             "cmsg_data" => {
                 data = Some(match &f.value {
+                    Expr::Struct(v)
+                        if v.iter().any(
+                            |x| matches!(&x.key, Some(Expr::Ident(k)) if k.starts_with("scm_")),
+                        ) =>
+                    {
+                        scm_timestamping(&f.value)?
+                    }
                     Expr::Struct(_) => CmsgData::ExtErr(sock_extended_err(&f.value)?),
                     v => CmsgData::Int(int(v)?),
                 })

@@ -128,11 +128,14 @@ impl Engine<'_> {
                         ));
                     }
                     if let Some(c) = &want.control {
-                        if *c != got.control {
+                        // Timestamps back on the script's clock.
+                        let got_c: Vec<Cmsg> =
+                            got.control.iter().map(|m| self.script_cmsg(*m)).collect();
+                        if !cmsgs_match(c, &got_c, self.tol_ns) {
                             return Err(fail(
                                 line,
                                 format!("msg_control {}", cmsgs_text(c)),
-                                cmsgs_text(&got.control),
+                                cmsgs_text(&got_c),
                             ));
                         }
                     }
@@ -506,6 +509,41 @@ impl Engine<'_> {
     }
 }
 
+impl Engine<'_> {
+    /// A host's control message with its timestamp on the script's clock.
+    fn script_cmsg(&self, mut m: Cmsg) -> Cmsg {
+        if let CmsgData::Timestamping { sec, nsec } = m.data {
+            let host = sec.saturating_mul(1_000_000_000).saturating_add(nsec);
+            let rel = host.saturating_sub(i64::try_from(self.t0).unwrap_or(i64::MAX));
+            m.data = CmsgData::Timestamping {
+                sec: rel.div_euclid(1_000_000_000),
+                nsec: rel.rem_euclid(1_000_000_000),
+            };
+        }
+        m
+    }
+}
+
+/// Whether the control messages are the expected ones: equal, except that
+/// a timestamp matches within the tolerance, and an expected 0 matches any
+/// (packetdrill's `scm_timestamping_expect_eq`).
+fn cmsgs_match(want: &[Cmsg], got: &[Cmsg], tol_ns: u64) -> bool {
+    want.len() == got.len()
+        && want.iter().zip(got).all(|(w, g)| match (w.data, g.data) {
+            (
+                CmsgData::Timestamping { sec: ws, nsec: wn },
+                CmsgData::Timestamping { sec: gs, nsec: gn },
+            ) => {
+                let want_ns = i128::from(ws) * 1_000_000_000 + i128::from(wn);
+                let got_ns = i128::from(gs) * 1_000_000_000 + i128::from(gn);
+                w.level == g.level
+                    && w.ty == g.ty
+                    && (want_ns == 0 || (want_ns - got_ns).unsigned_abs() <= u128::from(tol_ns))
+            }
+            _ => w == g,
+        })
+}
+
 /// Control messages as a script writes them.
 fn cmsgs_text(c: &[Cmsg]) -> String {
     let items: Vec<String> = c
@@ -513,6 +551,9 @@ fn cmsgs_text(c: &[Cmsg]) -> String {
         .map(|m| {
             let data = match m.data {
                 CmsgData::Int(v) => v.to_string(),
+                CmsgData::Timestamping { sec, nsec } => {
+                    format!("{{scm_sec={sec}, scm_nsec={nsec}}}")
+                }
                 CmsgData::ExtErr(e) => format!(
                     "{{ee_errno={}, ee_origin={}, ee_type={}, ee_code={}, ee_info={}, ee_data={}}}",
                     e.errno, e.origin, e.ty, e.code, e.info, e.data

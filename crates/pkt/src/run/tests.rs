@@ -48,6 +48,8 @@ struct Fake {
     seen_ack: Vec<u32>,
     cwnd: u64,
     local: Ipv4Addr,
+    /// What `recvmsg(MSG_ERRQUEUE)` returns, oldest first.
+    errq: VecDeque<RecvMsg>,
 }
 
 impl Fake {
@@ -68,6 +70,7 @@ impl Fake {
             seen_ack: Vec::new(),
             cwnd: 10,
             local: Ipv4Addr::new(192, 168, 0, 1),
+            errq: VecDeque::new(),
         }
     }
 
@@ -397,6 +400,15 @@ impl PktHost for Fake {
                 r & p.events
             })
             .collect())
+    }
+    fn recvmsg(&mut self, fd: i32, len: usize, flags: i32) -> SysResult<RecvMsg> {
+        if flags & 0x2000 != 0 {
+            return self.errq.pop_front().ok_or(Errno::EAGAIN.into());
+        }
+        self.recv(fd, len, flags).map(|len| RecvMsg {
+            len,
+            ..RecvMsg::default()
+        })
     }
     fn ioctl(&mut self, fd: i32, request: u64) -> SysResult {
         let s = self.socks.get(&fd).ok_or(Errno::EBADF)?;
@@ -882,6 +894,72 @@ fn planning_decodes_epoll_and_control_messages() {
             })
         }
     );
+}
+
+/// An error-queue entry with a timestamp, as a host returns it: the
+/// software time on the host's clock.
+fn tstamp_entry(host_ns: u64, info: u32, data: u32) -> RecvMsg {
+    RecvMsg {
+        len: 0,
+        flags: 0x2000 | 0x20,
+        control: vec![
+            Cmsg {
+                level: 1,
+                ty: 37,
+                data: CmsgData::Timestamping {
+                    sec: (host_ns / 1_000_000_000) as i64,
+                    nsec: (host_ns % 1_000_000_000) as i64,
+                },
+            },
+            Cmsg {
+                level: 0,
+                ty: 11,
+                data: CmsgData::ExtErr(SockExtendedErr {
+                    errno: 42,
+                    origin: 4,
+                    ty: 0,
+                    code: 0,
+                    info,
+                    data,
+                }),
+            },
+        ],
+    }
+}
+
+const RECV_TSTAMP: &str = "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{...,0}], \
+    msg_flags=MSG_ERRQUEUE|MSG_TRUNC, msg_control=[ \
+    {cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING, cmsg_data={scm_sec=0,scm_nsec=NS}}, \
+    {cmsg_level=CMSG_LEVEL_IP, cmsg_type=CMSG_TYPE_RECVERR, cmsg_data={ee_errno=ENOMSG, \
+    ee_origin=SO_EE_ORIGIN_TIMESTAMPING, ee_type=0, ee_code=0, ee_info=SCM_TSTAMP_SCHED, \
+    ee_data=1999}}]}, MSG_ERRQUEUE) = 0\n";
+
+/// `SCM_TIMESTAMPING` times are script-relative, checked within the
+/// tolerance (not at all when 0); the extended error exactly.
+#[test]
+fn error_queue_timestamps_are_checked_on_the_script_clock() {
+    let script = |ns: &str| format!("{SERVER}{}", RECV_TSTAMP.replace("NS", ns));
+    // The script's 0 is the host's 5 s; the call is at 0.2 s.
+    let at = |host_ms: u64| 5_000_000_000 + host_ms * 1_000_000;
+    for (ns, host_ms, info, pass) in [
+        ("200000000", 202, 1, true),
+        ("200000000", 210, 1, false),
+        ("0", 777, 1, true),
+        ("200000000", 200, 0, false),
+    ] {
+        let mut f = Fake::new();
+        f.errq.push_back(tstamp_entry(at(host_ms), info, 1999));
+        let o = run(&script(ns), &mut f);
+        if pass {
+            assert_eq!(o, Outcome::Pass, "{ns} at {host_ms} ms");
+        } else {
+            assert_fail_line(&o, 9);
+            assert!(o.to_string().contains("scm_sec"), "{o}");
+        }
+    }
+    // Nothing queued: EAGAIN, not what the script says.
+    let mut f = Fake::new();
+    assert_fail_line(&run(&script("200000000"), &mut f), 9);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::stack::Stack;
 impl Stack {
     /// `loopback_xmit()`.
     pub(crate) fn loopback_xmit(&mut self, dev: IfIndex, skb: Skb) {
+        self.skb_tx_timestamp(&skb);
         let len = skb.len() as u64;
         let mac = match self.dev(dev) {
             Ok(d) => d.mac,

@@ -59,6 +59,8 @@ impl Stack {
         skb.meta.egress_dev = Some(dev);
         skb.reset_mac_header();
         self.tracer.skb(now, "dev_queue_xmit", &skb);
+        // SCM_TSTAMP_SCHED, before anything may drop the packet.
+        self.skb_tstamp_sched(&skb);
         if self.recursion >= RECURSION_LIMIT {
             self.kfree_skb(skb, DropReason::NotSpecified);
             return Err(XmitError::Dropped(DropReason::NotSpecified));
@@ -346,7 +348,7 @@ impl Stack {
         }
         self.deliver_taps_all(&skb, dev, true);
         match kind {
-            0 => self.nic_start_xmit(dev, skb),
+            0 => self.nic_start_xmit_tstamp(dev, skb),
             1 => {
                 self.loopback_xmit(dev, skb);
                 Ok(())

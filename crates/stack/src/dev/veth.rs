@@ -29,6 +29,7 @@ impl Stack {
             .map(|p| (p.flags.up, p.mtu as usize + 14 + 4, p.mac));
         match peer_ok {
             Ok((true, max, mac)) if len <= max => {
+                self.skb_tx_timestamp(&skb);
                 if let Ok(d) = devm(&mut self.devs, dev) {
                     d.stats.tx_packets += 1;
                     d.stats.tx_bytes += len as u64;

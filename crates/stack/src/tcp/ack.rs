@@ -263,7 +263,8 @@ impl Stack {
                 sk.note_reordering(seg.seq);
             }
             self.tcp_rack_advance(sk, seg.sent, seg.end_seq, seg.ever_retrans);
-            sk.wmem_queued = sk.wmem_queued.saturating_sub(seg.skb.len());
+            self.tcp_ack_tstamp(sk, seg.end_seq, &seg.skb, ack);
+            sk.wmem_free_acked(&seg);
             drop(seg);
         }
         first_ackt.map(|t| self.now.saturating_since(t))

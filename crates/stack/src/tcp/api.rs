@@ -123,6 +123,9 @@ pub enum TcpOpt {
     Mark(u32),
     /// `SO_PRIORITY`.
     Priority(u32),
+    /// `SO_TIMESTAMPING`: the `SOF_TIMESTAMPING_*` flags
+    /// ([`super::timestamping`]).
+    Timestamping(u32),
 }
 
 /// One line of `ss -t -a`: handle, state, local and remote address.
@@ -680,7 +683,7 @@ impl Stack {
         }
         let closed = sk.state == TcpState::Closed;
         // A pending error, or something on the error queue.
-        ev.err = sk.err.is_some() || sk.zc.has_notification();
+        ev.err = sk.err.is_some() || !sk.errq.is_empty();
         ev.rdhup = sk.fin_received || sk.shutdown.rcv;
         ev.hup = closed && (sk.hashed || sk.connecting || sk.err.is_some() || sk.fin_received)
             || (sk.shutdown.rcv && sk.shutdown.snd);
@@ -883,6 +886,7 @@ impl Stack {
                 TcpOpt::MtuDiscover(m) => sk.ip_opts.pmtudisc = m,
                 TcpOpt::Mark(m) => sk.ip_opts.mark = m,
                 TcpOpt::Priority(p) => sk.ip_opts.priority = p,
+                TcpOpt::Timestamping(v) => Self::sock_set_timestamping(&mut sk, v)?,
             }
             Ok(())
         })();
@@ -944,6 +948,7 @@ impl Stack {
             TcpOpt::MtuDiscover(_) => TcpOpt::MtuDiscover(sk.ip_opts.pmtudisc),
             TcpOpt::Mark(_) => TcpOpt::Mark(sk.ip_opts.mark),
             TcpOpt::Priority(_) => TcpOpt::Priority(sk.ip_opts.priority),
+            TcpOpt::Timestamping(_) => TcpOpt::Timestamping(sk.tsflags),
         })
     }
 

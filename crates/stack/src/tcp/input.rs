@@ -314,6 +314,8 @@ impl Stack {
 
     /// Puts a socket back after work on it: freed if dead, timers rearmed.
     pub(crate) fn tcp_sock_done(&mut self, mut sk: Box<TcpSock>) {
+        // Timestamps reported while TCP had the socket join its queue.
+        self.tcp_tstamp_flush(&mut sk);
         // A child in its listener's accept queue stays there, even reset,
         // until accepted (its data and error are still read) or the
         // listener closes.

@@ -264,6 +264,8 @@ impl Stack {
             sk.zerocopy = parent.zerocopy;
             sk.urg_inline = parent.urg_inline;
             sk.freebind = parent.freebind;
+            sk.tsflags = parent.tsflags;
+            sk.tskey = parent.tskey;
             if let Some(ca) = super::cong::by_name(parent.ca.name()) {
                 sk.ca = ca;
             }

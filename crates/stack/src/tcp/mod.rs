@@ -11,7 +11,12 @@
 //! - [`timer`]: retransmit, delayed ACK, persist, keepalive, TIME-WAIT;
 //! - [`api`]: the socket calls (`tcp_recvmsg`, connect, options…);
 //! - [`sendmsg`]: `tcp_sendmsg` (skbs, memory checks, PSH marks);
+//!   [`wmem`]: what the send queues charge to `sk_wmem_queued`;
 //! - [`zerocopy`]: `SO_ZEROCOPY` / `MSG_ZEROCOPY` completion notifications;
+//! - [`timestamping`]: `SO_TIMESTAMPING` transmit timestamps (requests,
+//!   `SCM_TSTAMP_ACK`, reports); [`tstamp_dev`]: their `SCM_TSTAMP_SCHED` /
+//!   `SCM_TSTAMP_SND` at `dev_queue_xmit` and the drivers;
+//! - [`errqueue`]: the error queue both report to (`recvmsg(MSG_ERRQUEUE)`);
 //! - [`wakeup`]: socket wakeups (`sk_data_ready`, `tcp_check_space` →
 //!   `sk_stream_write_space`, `sk_state_change`) and writeability;
 //! - [`syncookies`]: `cookie_v4_init_sequence` / `cookie_v4_check`;
@@ -30,6 +35,7 @@
 pub mod ack;
 pub mod api;
 pub mod cong;
+pub mod errqueue;
 pub mod fastopen;
 pub mod fastopen_client;
 pub mod info;
@@ -47,8 +53,11 @@ pub mod sock;
 pub mod splice;
 pub mod syncookies;
 pub mod timer;
+pub mod timestamping;
+pub mod tstamp_dev;
 pub mod urg;
 pub mod wakeup;
+pub mod wmem;
 pub mod zerocopy;
 
 pub use api::{PollEvents, SendFlags, Shutdown, TcpOpt};

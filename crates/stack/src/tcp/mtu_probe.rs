@@ -169,7 +169,7 @@ impl Stack {
                 Probe::Wait
             };
         }
-        if !Self::tcp_can_coalesce_send_queue_head(sk, probe_size) {
+        if !self.tcp_can_coalesce_send_queue_head(sk, probe_size) {
             return Probe::No;
         }
         // Build the probe: the first probe_size bytes of the write queue.
@@ -186,7 +186,11 @@ impl Stack {
             if seg.skb.len() as u32 > want {
                 // Split the segment: the tail stays at the head of the queue.
                 match self.tcp_split_seg(&mut seg, want) {
-                    Some(tail) => sk.write_queue.push_front(tail),
+                    // The rest stays Linux's skb (trimmed): its head too.
+                    Some(mut tail) => {
+                        tail.head = std::mem::take(&mut seg.head);
+                        sk.write_queue.push_front(tail);
+                    }
                     None => {
                         sk.write_queue.push_front(seg);
                         break;
@@ -198,16 +202,30 @@ impl Stack {
                 break;
             }
             len += seg.skb.len() as u32;
+            if seg.head {
+                // Its skb goes on in the next segment, or is freed.
+                match sk.write_queue.front_mut() {
+                    Some(next) if !next.head => next.head = true,
+                    _ => {
+                        sk.wmem_queued = sk
+                            .wmem_queued
+                            .saturating_sub(super::wmem::TCP_SKB_HEAD_TRUESIZE)
+                    }
+                }
+            }
         }
         if len == 0 {
             return Probe::No;
         }
-        // The probe carries no PSH (Linux clears it on the merged skb).
-        let probe = super::output::fresh_seg(seq, skb, 0, self.now);
+        // The probe carries no PSH (Linux clears it on the merged skb); it
+        // is an skb of its own.
+        let mut probe = super::output::fresh_seg(seq, skb, 0, self.now);
+        sk.wmem_charge_head(&mut probe);
         let end = probe.end_seq;
         if !self.tcp_send_seg(sk, probe, false) {
             return Probe::No;
         }
+        sk.wmem_split_unsent();
         // "Decrement cwnd here because we are sending effectively two
         // packets."
         sk.cc.cwnd = sk.cc.cwnd.saturating_sub(1).max(1);
@@ -243,11 +261,17 @@ impl Stack {
         let mut out = std::collections::VecDeque::with_capacity(sk.write_queue.len());
         let mut cur: Option<super::sock::TxSeg> = None;
         let mut rest_from = sk.write_queue.len();
+        // Where Linux's skbs begin: the new segments holding those bytes
+        // carry their heads.
+        let mut heads = Vec::new();
         for (i, seg) in sk.write_queue.iter().enumerate() {
             if seg.flags & (SEG_SYN | SEG_FIN | SEG_EOR) != 0 || seg.skb.is_empty() {
                 // A record or stream end stays where it is, and what follows.
                 rest_from = i;
                 break;
+            }
+            if seg.head {
+                heads.push(seg.seq);
             }
             let data = seg.skb.data();
             let mut off = 0usize;
@@ -287,14 +311,27 @@ impl Stack {
             }
         }
         out.extend(cur.take());
+        let mut kept = 0;
+        for s in out.iter_mut() {
+            s.head = heads
+                .iter()
+                .any(|h| !h.before(s.seq) && h.before(s.end_seq));
+            kept += usize::from(s.head);
+        }
+        let lost = heads.len().saturating_sub(kept);
+        sk.wmem_queued = sk
+            .wmem_queued
+            .saturating_sub(lost * super::wmem::TCP_SKB_HEAD_TRUESIZE);
         let rest = sk.write_queue.split_off(rest_from);
         out.extend(rest);
         sk.write_queue = out;
     }
 
     /// `tcp_can_coalesce_send_queue_head()`: the segments the probe would
-    /// merge carry no FIN, SYN or end of record before its end.
-    fn tcp_can_coalesce_send_queue_head(sk: &TcpSock, len: u32) -> bool {
+    /// merge carry no FIN, SYN or end of record before its end, nor a
+    /// transmit timestamp request (`tcp_has_tx_tstamp`) on a segment it
+    /// would take whole and go past.
+    fn tcp_can_coalesce_send_queue_head(&self, sk: &TcpSock, len: u32) -> bool {
         let mut left = len;
         for seg in &sk.write_queue {
             if left == 0 {
@@ -302,6 +339,9 @@ impl Stack {
             }
             let l = seg.skb.len() as u32;
             if seg.flags & (SEG_SYN | SEG_FIN) != 0 || (seg.flags & SEG_EOR != 0 && l < left) {
+                return false;
+            }
+            if l < left && self.tcp.tstamps.holds_key(sk.id, seg.seq, seg.end_seq) {
                 return false;
             }
             left = left.saturating_sub(l);

@@ -612,10 +612,17 @@ impl Stack {
                     break;
                 }
                 sent_any = true;
+                if last_of_packet {
+                    // tso_fragment: the rest of the skb is an skb of its own.
+                    sk.wmem_split_unsent();
+                }
             }
         }
         if !run.is_empty() && self.tcp_send_run(sk, &mut run, false) {
             sent_any = true;
+        }
+        if sent_any {
+            sk.wmem_split_unsent();
         }
         self.tcp.gso_run = run;
         let is_cwnd_limited = cwnd_limited || sk.in_flight() >= sk.cc.cwnd;
@@ -908,6 +915,7 @@ impl Stack {
             ever_retrans: seg.ever_retrans,
             delivered: seg.delivered,
             gso: seg.gso,
+            head: false,
         };
         seg.end_seq = seg.seq + at;
         seg.flags &= !(SEG_FIN | SEG_PSH | SEG_EOR);
@@ -1139,6 +1147,7 @@ impl Stack {
                     }
                     seg.flags |= SEG_PSH;
                     if self.tcp_send_seg(sk, seg, false) {
+                        sk.wmem_split_unsent();
                         self.tcp_rearm_rto(sk);
                         return;
                     }
@@ -1185,8 +1194,9 @@ impl Stack {
             let Ok(skb) = self.pool.alloc(0) else {
                 return;
             };
-            sk.write_queue
-                .push_back(fresh_seg(sk.write_seq, skb, SEG_FIN, self.now));
+            let mut fin = fresh_seg(sk.write_seq, skb, SEG_FIN, self.now);
+            sk.wmem_charge_head(&mut fin);
+            sk.write_queue.push_back(fin);
         }
         sk.write_seq += 1;
         self.tcp_write_xmit(sk, Nonagle::Push);
@@ -1216,5 +1226,6 @@ pub(crate) fn fresh_seg(seq: TcpSeqNumber, skb: Skb, flags: u8, now: Instant) ->
         ever_retrans: false,
         delivered: 0,
         gso: 0,
+        head: false,
     }
 }

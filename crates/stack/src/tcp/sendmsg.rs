@@ -99,6 +99,9 @@ impl Stack {
         let lowat = sk.notsent_lowat.unwrap_or(self.tcp.settings.notsent_lowat);
         // Where each pinned fragment ends (zerocopy only: copied bytes
         // coalesce into the socket's page fragment).
+        // A new skb began and its first segment is not made yet: it will
+        // carry the skb's head (super::wmem).
+        let mut head_pending = false;
         let frag_ends: Vec<usize> = if flags.zerocopy && sk.zerocopy {
             iov.iter()
                 .scan(0usize, |end, l| {
@@ -172,6 +175,7 @@ impl Stack {
                 }
                 sk.vskb_start = sk.write_seq;
                 sk.vskb_frags = 0;
+                head_pending = true;
             }
             if new_frag {
                 sk.vskb_frags = sk.vskb_frags.saturating_add(1);
@@ -208,7 +212,10 @@ impl Stack {
                 break;
             }
             self.tracer.skb(self.now, "tcp_sendmsg", &skb);
-            let seg = fresh_seg(sk.write_seq, skb, 0, self.now);
+            let mut seg = fresh_seg(sk.write_seq, skb, 0, self.now);
+            if std::mem::take(&mut head_pending) {
+                sk.wmem_charge_head(&mut seg);
+            }
             sk.write_seq += n as u32;
             sk.wmem_queued += n;
             copied += n;
@@ -220,6 +227,10 @@ impl Stack {
             sk.chrono_start(super::sock::Chrono::Busy, self.now);
             if flags.zerocopy && sk.zerocopy {
                 Self::tcp_zerocopy_sent(sk);
+            }
+            // tcp_tx_timestamp, before the push.
+            if sk.tsflags != 0 {
+                self.tcp_tx_timestamp(sk);
             }
         }
         if copied < data.len() {

@@ -128,6 +128,9 @@ pub(crate) struct TxSeg {
     /// them): consecutive lost segments of one packet are retransmitted
     /// as one skb, as Linux's are.
     pub gso: u32,
+    /// It begins one of Linux's skbs, whose head `sk_wmem_queued` counts
+    /// ([`super::wmem`]).
+    pub head: bool,
 }
 
 /// `enum tcp_chrono`: what limits sending, timed for `tcp_info`
@@ -283,7 +286,8 @@ pub struct TcpSock {
     // ---- queues ----
     pub(crate) write_queue: VecDeque<TxSeg>,
     pub(crate) rtx_queue: VecDeque<TxSeg>,
-    /// `sk_wmem_queued` (payload bytes in both queues).
+    /// `sk_wmem_queued`: payload bytes in both queues, and the head of each
+    /// of Linux's skbs they make ([`super::wmem`]).
     pub(crate) wmem_queued: usize,
     pub(crate) sndbuf: usize,
     pub(crate) sndbuf_locked: bool,
@@ -434,6 +438,12 @@ pub struct TcpSock {
     /// completion notification.
     pub(crate) zerocopy: bool,
     pub(crate) zc: super::zerocopy::ZcState,
+    /// `sk_tsflags`: the `SO_TIMESTAMPING` flags.
+    pub(crate) tsflags: u32,
+    /// `sk_tskey`: what `OPT_ID` keys count from.
+    pub(crate) tskey: u32,
+    /// `sk_error_queue`.
+    pub(crate) errq: super::errqueue::ErrQueue,
     /// TCP Fast Open.
     pub(crate) fo: super::fastopen::FoState,
     /// `TCP_SYNCNT` (`icsk_syn_retries`), else `tcp_syn_retries`.
@@ -601,6 +611,9 @@ impl TcpSock {
             recvmsg_inq: false,
             zerocopy: false,
             zc: super::zerocopy::ZcState::default(),
+            tsflags: 0,
+            tskey: 0,
+            errq: Default::default(),
             fo: super::fastopen::FoState::default(),
             syn_retries: None,
         }
@@ -767,6 +780,9 @@ pub struct TcpTable {
     /// Segments gathered by `tcp_write_xmit` for one GSO skb (kept for its
     /// capacity: no allocation per packet).
     pub(crate) gso_run: Vec<TxSeg>,
+    /// `SO_TIMESTAMPING` requests of every socket, and reports waiting for
+    /// their socket ([`super::timestamping`]).
+    pub(crate) tstamps: super::timestamping::TxTstamps,
 }
 
 impl Default for TcpTable {
@@ -791,6 +807,7 @@ impl TcpTable {
             live: 0,
             wake_seq: 0,
             gso_run: Vec::new(),
+            tstamps: Default::default(),
         }
     }
 
@@ -868,6 +885,7 @@ impl TcpTable {
                     self.hash.unlisten(id);
                 }
                 self.hash.unbind(id);
+                self.tstamps.forget(id);
                 self.live = self.live.saturating_sub(1);
             }
         }

@@ -3,7 +3,8 @@
 //! `SO_ZEROCOPY` takes the next notification id (`sk_zckey`); once all its
 //! data is acknowledged and freed, a notification for that id joins the
 //! socket's error queue, merged with the previous one when the ids are
-//! consecutive, and the socket reports `POLLERR` until the queue is read.
+//! consecutive, and the socket reports `POLLERR` until the queue is read
+//! (the queue is the socket's one error queue, [`super::errqueue`]).
 //! netpath copies the user's bytes in every case, so each notification
 //! carries `SO_EE_CODE_ZEROCOPY_COPIED`, as Linux's does when it had to
 //! copy. A send without `SO_ZEROCOPY`, or of zero bytes, takes no id.
@@ -12,7 +13,6 @@ use std::collections::VecDeque;
 
 use super::sock::TcpSock;
 use crate::sock::wait::WakeKey;
-use crate::sock::{Errno, SockId};
 use crate::stack::Stack;
 use netpath_wire::tcp::TcpSeqNumber;
 
@@ -35,29 +35,6 @@ pub(crate) struct ZcState {
     next_id: u32,
     /// Sends not yet completed: (id, end of their data).
     pending: VecDeque<(u32, TcpSeqNumber)>,
-    /// The error queue (`sk_error_queue`).
-    errqueue: VecDeque<ZcNotification>,
-}
-
-impl ZcState {
-    /// Whether a notification waits to be read (`POLLERR`).
-    pub(crate) fn has_notification(&self) -> bool {
-        !self.errqueue.is_empty()
-    }
-
-    fn notify(&mut self, id: u32) {
-        if let Some(last) = self.errqueue.back_mut() {
-            if last.copied && last.hi.wrapping_add(1) == id {
-                last.hi = id;
-                return;
-            }
-        }
-        self.errqueue.push_back(ZcNotification {
-            lo: id,
-            hi: id,
-            copied: true,
-        });
-    }
 }
 
 impl Stack {
@@ -80,27 +57,11 @@ impl Stack {
                 break;
             }
             sk.zc.pending.pop_front();
-            sk.zc.notify(id);
+            sk.errq.push_zerocopy(id);
             done = true;
         }
         if done {
             self.sk_wake(sk, WakeKey::ErrorReport);
         }
-    }
-
-    /// `recvmsg(MSG_ERRQUEUE)`: the oldest zerocopy notification;
-    /// `EAGAIN` when there is none.
-    pub fn tcp_recv_errqueue(&mut self, id: SockId) -> Result<ZcNotification, Errno> {
-        self.tcp_user(id)?;
-        let Some(mut sk) = self.tcp.take(id) else {
-            return Err(Errno::EBADF);
-        };
-        let n = sk.zc.errqueue.pop_front().ok_or(Errno::EAGAIN);
-        // sock_dequeue_err_skb: more waiting reports the error again.
-        if n.is_ok() && sk.zc.has_notification() {
-            self.sk_wake(&mut sk, WakeKey::ErrorReport);
-        }
-        self.tcp_sock_done(sk);
-        n
     }
 }
