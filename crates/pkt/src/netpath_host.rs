@@ -34,8 +34,8 @@ mod files;
 
 use crate::run::consts;
 use crate::run::host::{
-    Cmsg, CmsgData, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, RecvMsg,
-    SockExtendedErr, SysError, SysResult, TcpInfo, Unsupported,
+    Cmsg, CmsgData, EpollEvent, Errno, OptName, OptValue, PktHost, PollFd, RecvMsg, SysError,
+    SysResult, TcpInfo, Unsupported,
 };
 use netpath::dev::nic::NicConfig;
 use netpath::dev::IfIndex;
@@ -1182,14 +1182,7 @@ impl PktHost for NetpathHost {
             control.push(Cmsg {
                 level: SOL_IP,
                 ty: IP_RECVERR,
-                data: CmsgData::ExtErr(SockExtendedErr {
-                    errno: m.ee.errno,
-                    origin: m.ee.origin,
-                    ty: m.ee.ty,
-                    code: m.ee.code,
-                    info: m.ee.info,
-                    data: m.ee.data,
-                }),
+                data: CmsgData::ExtErr(m.ee),
             });
             return Ok(RecvMsg {
                 len: m.data.len() as i64,

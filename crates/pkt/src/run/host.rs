@@ -162,24 +162,10 @@ pub enum CmsgData {
     },
 }
 
-/// `struct sock_extended_err`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SockExtendedErr {
-    /// `ee_errno`.
-    pub errno: u32,
-    /// `ee_origin` (`SO_EE_ORIGIN_TIMESTAMPING` = 4, `SO_EE_ORIGIN_ZEROCOPY`
-    /// = 5).
-    pub origin: u8,
-    /// `ee_type`.
-    pub ty: u8,
-    /// `ee_code` (`SO_EE_CODE_ZEROCOPY_COPIED` = 1).
-    pub code: u8,
-    /// `ee_info` (for a timestamp, `SCM_TSTAMP_SND` 0, `SCM_TSTAMP_SCHED`
-    /// 1, `SCM_TSTAMP_ACK` 2).
-    pub info: u32,
-    /// `ee_data`.
-    pub data: u32,
-}
+/// `struct sock_extended_err` (`ee_origin`: `SO_EE_ORIGIN_TIMESTAMPING` 4,
+/// `SO_EE_ORIGIN_ZEROCOPY` 5; `ee_info` of a timestamp: `SCM_TSTAMP_SND` 0,
+/// `SCM_TSTAMP_SCHED` 1, `SCM_TSTAMP_ACK` 2): netpath's own.
+pub use netpath::tcp::errqueue::SockExtendedErr;
 
 /// What `recvmsg` returns beside errors.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
