@@ -42,8 +42,9 @@ pub struct Stack {
     pub(crate) scratch_to_free: Vec<(Skb, DropReason)>,
     /// The segments of the GSO skb being sent (`dev_xmit_gso`).
     pub(crate) scratch_gso: Vec<Skb>,
-    /// The flow GRO is merging (`napi_gro_receive`).
-    pub(crate) gro: Option<crate::dev::gro::GroHeld>,
+    /// The flows GRO is merging, oldest first (`napi_gro_receive`; at most
+    /// `MAX_GRO_FLOWS`, capacity kept).
+    pub(crate) gro: Vec<crate::dev::gro::GroHeld>,
     pub(crate) scratch_devs: Vec<IfIndex>,
     /// The last packet a qdisc refused or called congested on enqueue, by
     /// skb id, and what it said: the `NET_XMIT_*` that Linux returns up
@@ -82,7 +83,7 @@ impl Stack {
             scratch_mirrors: Vec::with_capacity(8),
             scratch_to_free: Vec::with_capacity(64),
             scratch_gso: Vec::new(),
-            gro: None,
+            gro: Vec::with_capacity(crate::dev::gro::MAX_GRO_FLOWS),
             xmit_refused: None,
             demuxed: None,
             scratch_devs: Vec::with_capacity(16),

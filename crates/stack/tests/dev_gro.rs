@@ -6,8 +6,10 @@
 //! `gso_size` of the first segment, PSH OR'd in, TCP checksum partial);
 //! anything that breaks the rules (another ACK, a gap, other options, TTL,
 //! TOS or DF, IDs out of step without DF, SYN/RST/URG, a bad checksum)
-//! is handed up after what was held, in order; PSH, FIN or a short segment
-//! ends a packet; the poll's end flushes.
+//! is handed up after what was held of its flow, in order; up to eight
+//! flows are held at once (a ninth sends the oldest up) and a packet of no
+//! held flow goes up at once; PSH, FIN or a short segment ends a packet;
+//! the poll's end flushes.
 //!
 //! Frames are built by hand and injected with `nic_receive_bytes`; a tap
 //! on the NIC (incoming only) shows what `netif_receive_skb` got, from the
@@ -583,8 +585,64 @@ fn what_gro_does_not_take_goes_up_after_what_it_holds() {
     s.poll(now);
     let pkts: Vec<Skb> = std::iter::from_fn(|| s.tap_recv(tap)).collect();
     let protos: Vec<u16> = pkts.iter().map(|p| p.meta.protocol).collect();
-    assert_eq!(protos, [0x0800, 0x88b5, 0x0800]);
-    assert_eq!(pkts[1].data(), &[0x5a; 50]);
-    assert_eq!(summary(&pkts[0]), merged(0, 2, ACK));
-    assert_eq!(summary(&pkts[2]), merged(2, 2, ACK));
+    // It is no flow GRO holds: it goes up at once, and the TCP flow goes
+    // on merging (Linux's GRO_NORMAL).
+    assert_eq!(protos, [0x88b5, 0x0800]);
+    assert_eq!(pkts[0].data(), &[0x5a; 50]);
+    assert_eq!(summary(&pkts[1]), merged(0, 4, ACK));
+}
+
+/// Two flows whose segments alternate are merged apart (GRO holds up to
+/// eight flows), each in its own order.
+#[test]
+fn interleaved_flows_are_each_merged() {
+    let a: Vec<Seg> = (0..3).map(Seg::nth).collect();
+    let b: Vec<Seg> = (0..3)
+        .map(|i| Seg {
+            sport: 40001,
+            ..Seg::nth(i)
+        })
+        .collect();
+    let segs: Vec<Seg> = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(x, y)| [x.clone(), y.clone()])
+        .collect();
+    let (mut s, nic, tap) = host(NicConfig::default());
+    let pkts = receive(&mut s, nic, tap, &segs);
+    let ports: Vec<u16> = pkts
+        .iter()
+        .map(|p| u16::from_be_bytes([p.data()[20], p.data()[21]]))
+        .collect();
+    assert_eq!(ports, [40000, 40001]);
+    assert_eq!(summaries(&pkts), [merged(0, 3, ACK), merged(0, 3, ACK)]);
+}
+
+/// A ninth flow sends the oldest held one up first (`MAX_GRO_SKBS`).
+#[test]
+fn a_ninth_flow_flushes_the_oldest() {
+    let flow = |f: u16, i: usize| Seg {
+        sport: 40000 + f,
+        ..Seg::nth(i)
+    };
+    // Two segments of each of nine flows, the ninth's after the first
+    // round; the first flow's second segment comes last.
+    let mut segs: Vec<Seg> = (0..9).map(|f| flow(f, 0)).collect();
+    segs.extend((1..9).map(|f| flow(f, 1)));
+    segs.push(flow(0, 1));
+    let (mut s, nic, tap) = host(NicConfig::default());
+    let pkts = receive(&mut s, nic, tap, &segs);
+    let got: Vec<(u16, usize)> = pkts
+        .iter()
+        .map(|p| {
+            let d = p.data();
+            (u16::from_be_bytes([d[20], d[21]]), summary(p).1)
+        })
+        .collect();
+    // Flow 0 went up alone when flow 8 arrived; its second segment came
+    // too late to join it. The others merged two each.
+    assert_eq!(got[0], (40000, 1000), "{got:?}");
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert!(got[1..9].iter().all(|&(_, l)| l == 2000), "{got:?}");
+    assert_eq!(got[9], (40000, 1000), "{got:?}");
 }

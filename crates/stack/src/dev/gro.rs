@@ -19,10 +19,12 @@
 //! header checksum, `gso_size` (the first segment's payload) and, as
 //! `tcp_gro_complete` leaves it, a partial TCP checksum (known good).
 //!
-//! netpath holds one flow at a time (Linux hashes up to 8 per bucket) and
-//! flushes it when anything else arrives, so packets never overtake one
-//! another; the poll's end flushes too (`napi_complete_done`). Merging
-//! copies each payload once into a 64 KiB buffer.
+//! Up to eight flows are held at once (Linux's `MAX_GRO_SKBS`; one more
+//! sends the oldest up). A packet GRO does not merge goes up at once, after
+//! what is held of its own flow, so a flow's packets keep their order while
+//! other flows' held packets may be overtaken, as on Linux; the poll's end
+//! flushes everything (`napi_complete_done`). Merging copies each payload
+//! once into a buffer sized for what the poll has left.
 
 use super::IfIndex;
 use crate::skb::{ChecksumState, PacketType, Skb};
@@ -138,35 +140,60 @@ fn checksums_good(skb: &mut Skb, k: &GroKey) -> bool {
     }
 }
 
+/// Flows GRO holds at once (`MAX_GRO_SKBS`); one more flushes the oldest.
+pub(crate) const MAX_GRO_FLOWS: usize = 8;
+
+/// The flow of an IPv4/TCP packet (data at the IP header), for a packet GRO
+/// does not merge: what it holds of that flow must go up first.
+fn tcp_flow(skb: &Skb) -> Option<(Ipv4Addr, Ipv4Addr, u32)> {
+    let d = skb.data();
+    if skb.meta.protocol != 0x0800 || d.len() < 24 || d[0] >> 4 != 4 || d[9] != 6 {
+        return None;
+    }
+    let ihl = usize::from(d[0] & 0x0f) * 4;
+    let p = d.get(ihl..ihl + 4)?;
+    Some((
+        Ipv4Addr::new(d[12], d[13], d[14], d[15]),
+        Ipv4Addr::new(d[16], d[17], d[18], d[19]),
+        u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+    ))
+}
+
+impl GroHeld {
+    fn is_flow(&self, dev: IfIndex, (saddr, daddr, ports): (Ipv4Addr, Ipv4Addr, u32)) -> bool {
+        self.dev == dev && self.saddr == saddr && self.daddr == daddr && self.ports == ports
+    }
+}
+
 impl Stack {
-    /// `napi_gro_receive()`: merge `skb` into the flow held, or hold it, or
-    /// hand it (and whatever was held before it) to `netif_receive_skb`.
-    /// `more`: frames the poll has yet to hand over (at most), which sizes
-    /// the buffer of a packet being built.
+    /// `napi_gro_receive()`: merge `skb` into the packet held for its flow,
+    /// or hold it, or hand it to `netif_receive_skb` (after what is held of
+    /// its flow, if anything: a flow's packets keep their order; other
+    /// flows' held packets stay, as Linux's GRO lists do). `more`: frames
+    /// the poll has yet to hand over (at most), which sizes the buffer of a
+    /// packet being built.
     pub(crate) fn napi_gro_receive(&mut self, dev: IfIndex, mut skb: Skb, more: usize) {
         let key = gro_key(&skb);
         let Some(k) = key.filter(|k| checksums_good(&mut skb, k)) else {
-            self.napi_gro_flush();
+            if let Some(flow) = tcp_flow(&skb) {
+                self.napi_gro_flush_flow(dev, flow);
+            }
             self.netif_receive_skb(skb);
             return;
         };
-        if let Some(h) = self.gro.as_mut() {
-            let same_flow =
-                h.dev == dev && h.saddr == k.saddr && h.daddr == k.daddr && h.ports == k.ports;
-            if same_flow && gro_can_merge(h, &skb, &k) && gro_append(h, &skb, &k, &self.pool, more)
-            {
+        let flow = (k.saddr, k.daddr, k.ports);
+        if let Some(i) = self.gro.iter().position(|h| h.is_flow(dev, flow)) {
+            let h = &mut self.gro[i];
+            if gro_can_merge(h, &skb, &k) && gro_append(h, &skb, &k, &self.pool, more) {
                 self.tracer.skb(self.now, "napi_gro_receive", &skb);
                 drop(skb);
-                let ends = self
-                    .gro
-                    .as_ref()
-                    .is_some_and(|h| h.end_flags != 0 || k.payload < h.mss);
-                if ends {
-                    self.napi_gro_flush();
+                let h = &self.gro[i];
+                if h.end_flags != 0 || k.payload < h.mss {
+                    self.napi_gro_complete(i);
                 }
                 return;
             }
-            self.napi_gro_flush();
+            self.napi_gro_complete(i);
         }
         if k.flags & TCP_END != 0 {
             // Nothing to wait for: PSH or FIN ends a packet (and a lone
@@ -174,7 +201,11 @@ impl Stack {
             self.netif_receive_skb(skb);
             return;
         }
-        self.gro = Some(GroHeld {
+        if self.gro.len() >= MAX_GRO_FLOWS {
+            // The oldest flow goes up to make room (`gro_flush_oldest`).
+            self.napi_gro_complete(0);
+        }
+        self.gro.push(GroHeld {
             skb,
             merged: false,
             dev,
@@ -192,9 +223,34 @@ impl Stack {
         });
     }
 
-    /// `napi_gro_flush()` → `tcp_gro_complete()`: the held packet goes up.
+    /// `napi_gro_flush()`: every held packet goes up, oldest first (the end
+    /// of a NAPI poll).
     pub(crate) fn napi_gro_flush(&mut self) {
-        let Some(h) = self.gro.take() else { return };
+        while !self.gro.is_empty() {
+            self.napi_gro_complete(0);
+        }
+    }
+
+    /// What GRO holds of one flow goes up (before a packet of that flow it
+    /// does not merge).
+    pub(crate) fn napi_gro_flush_flow(&mut self, dev: IfIndex, flow: (Ipv4Addr, Ipv4Addr, u32)) {
+        if let Some(i) = self.gro.iter().position(|h| h.is_flow(dev, flow)) {
+            self.napi_gro_complete(i);
+        }
+    }
+
+    /// The flow of a TSO burst about to go up whole, as `tcp_flow` reads
+    /// it from its IPv4 header on (the burst's data is at its IP header).
+    pub(crate) fn napi_gro_flush_for(&mut self, dev: IfIndex, skb: &Skb) {
+        if let Some(flow) = tcp_flow(skb) {
+            self.napi_gro_flush_flow(dev, flow);
+        }
+    }
+
+    /// `napi_gro_complete()` → `tcp_gro_complete()`: the `i`-th held
+    /// packet goes up.
+    fn napi_gro_complete(&mut self, i: usize) {
+        let h = self.gro.remove(i);
         let mut skb = h.skb;
         if h.merged {
             let total = 20 + h.thl + h.payload;

@@ -481,7 +481,8 @@ impl Stack {
                 // A TSO burst taken whole: what GRO makes of its frames.
                 let (frames, _) = tso_frame_counts(&skb);
                 work += frames;
-                self.napi_gro_flush();
+                // After what GRO holds of its flow, as its frames would be.
+                self.napi_gro_flush_for(ifindex, &skb);
                 self.tracer
                     .skb_detail(self.now, "napi_gro_complete", &skb, frames as u64);
                 self.netif_receive_skb(skb);
