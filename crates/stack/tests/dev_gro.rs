@@ -191,6 +191,19 @@ fn summary(p: &Skb) -> Got {
     (s, t.len() - thl, t[13], p.meta.gso_size, c.finish() == 0)
 }
 
+/// Segment `i` of the flow from source port 40000 + `f`.
+fn of_flow(f: u16, i: usize) -> Seg {
+    Seg {
+        sport: 40000 + f,
+        ..Seg::nth(i)
+    }
+}
+
+/// The TCP source port of a packet seen from its IPv4 header.
+fn sport(p: &Skb) -> u16 {
+    u16::from_be_bytes([p.data()[20], p.data()[21]])
+}
+
 fn summaries(pkts: &[Skb]) -> Vec<Got> {
     pkts.iter().map(summary).collect()
 }
@@ -489,19 +502,11 @@ fn frames_of_different_polls_are_not_merged() {
 #[test]
 fn flows_are_merged_apart_and_kept_in_order() {
     let a: Vec<Seg> = (0..2).map(Seg::nth).collect();
-    let b: Vec<Seg> = (0..3)
-        .map(|i| Seg {
-            sport: 40001,
-            ..Seg::nth(i)
-        })
-        .collect();
+    let b: Vec<Seg> = (0..3).map(|i| of_flow(1, i)).collect();
     let segs: Vec<Seg> = a.iter().chain(&b).cloned().collect();
     let (mut s, nic, tap) = host(NicConfig::default());
     let pkts = receive(&mut s, nic, tap, &segs);
-    let ports: Vec<u16> = pkts
-        .iter()
-        .map(|p| u16::from_be_bytes([p.data()[20], p.data()[21]]))
-        .collect();
+    let ports: Vec<u16> = pkts.iter().map(sport).collect();
     assert_eq!(ports, [40000, 40001]);
     assert_eq!(summaries(&pkts), [merged(0, 2, ACK), merged(0, 3, ACK)]);
 }
@@ -597,12 +602,7 @@ fn what_gro_does_not_take_goes_up_after_what_it_holds() {
 #[test]
 fn interleaved_flows_are_each_merged() {
     let a: Vec<Seg> = (0..3).map(Seg::nth).collect();
-    let b: Vec<Seg> = (0..3)
-        .map(|i| Seg {
-            sport: 40001,
-            ..Seg::nth(i)
-        })
-        .collect();
+    let b: Vec<Seg> = (0..3).map(|i| of_flow(1, i)).collect();
     let segs: Vec<Seg> = a
         .iter()
         .zip(&b)
@@ -610,10 +610,7 @@ fn interleaved_flows_are_each_merged() {
         .collect();
     let (mut s, nic, tap) = host(NicConfig::default());
     let pkts = receive(&mut s, nic, tap, &segs);
-    let ports: Vec<u16> = pkts
-        .iter()
-        .map(|p| u16::from_be_bytes([p.data()[20], p.data()[21]]))
-        .collect();
+    let ports: Vec<u16> = pkts.iter().map(sport).collect();
     assert_eq!(ports, [40000, 40001]);
     assert_eq!(summaries(&pkts), [merged(0, 3, ACK), merged(0, 3, ACK)]);
 }
@@ -621,24 +618,14 @@ fn interleaved_flows_are_each_merged() {
 /// A ninth flow sends the oldest held one up first (`MAX_GRO_SKBS`).
 #[test]
 fn a_ninth_flow_flushes_the_oldest() {
-    let flow = |f: u16, i: usize| Seg {
-        sport: 40000 + f,
-        ..Seg::nth(i)
-    };
     // Two segments of each of nine flows, the ninth's after the first
     // round; the first flow's second segment comes last.
-    let mut segs: Vec<Seg> = (0..9).map(|f| flow(f, 0)).collect();
-    segs.extend((1..9).map(|f| flow(f, 1)));
-    segs.push(flow(0, 1));
+    let mut segs: Vec<Seg> = (0..9).map(|f| of_flow(f, 0)).collect();
+    segs.extend((1..9).map(|f| of_flow(f, 1)));
+    segs.push(of_flow(0, 1));
     let (mut s, nic, tap) = host(NicConfig::default());
     let pkts = receive(&mut s, nic, tap, &segs);
-    let got: Vec<(u16, usize)> = pkts
-        .iter()
-        .map(|p| {
-            let d = p.data();
-            (u16::from_be_bytes([d[20], d[21]]), summary(p).1)
-        })
-        .collect();
+    let got: Vec<(u16, usize)> = pkts.iter().map(|p| (sport(p), summary(p).1)).collect();
     // Flow 0 went up alone when flow 8 arrived; its second segment came
     // too late to join it. The others merged two each.
     assert_eq!(got[0], (40000, 1000), "{got:?}");
